@@ -1,0 +1,1 @@
+"""The ingest service: device telemetry over MQTT and HTTP into InfluxDB."""

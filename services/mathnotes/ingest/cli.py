@@ -1,0 +1,21 @@
+"""``mathnotes-ingest``: consume telemetry and serve the ingest API (configured by the environment)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ..bootstrap import load_or_exit
+from ..server import serve
+from .app import create_app
+from .settings import IngestSettings
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mathnotes-ingest", description=__doc__)
+    parser.parse_args(argv)
+    settings = load_or_exit(IngestSettings, "mathnotes-ingest")
+    serve(create_app(settings), settings.host, settings.port, name="mathnotes-ingest")
+    return 0

@@ -1,0 +1,1 @@
+"""Real servers and the fake model, for the test suite and the benchmarks."""

@@ -1,0 +1,268 @@
+"""A local stand-in for a cloud model: a real HTTP server speaking OpenAI chat completions.
+
+It answers ``POST /v1/chat/completions`` plainly or, when the request says
+``"stream": true``, as Server-Sent Events (``chat.completion.chunk`` deltas,
+a usage chunk when ``stream_options.include_usage`` is set, then
+``data: [DONE]``). ``GET /v1/models`` lists the models asked for so far.
+
+Behaviour is scripted per request with :class:`Reply`: answer slowly, answer
+with a status code and headers (429 + Retry-After, 5xx, 401 …) and a raw body,
+answer 200 with malformed JSON, or drop the connection. Queued replies are used
+first, then ``default``. Every request is recorded (path, headers with lower-cased names, JSON body).
+
+The same control is available over HTTP for other processes:
+``POST /_fake/script`` (a JSON list of replies), ``POST /_fake/default``,
+``GET /_fake/requests``, ``POST /_fake/reset``.
+
+    python -m mathnotes.testing.fake_openai --port 8000 --delay 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeOpenAI", "Reply"]
+
+DEFAULT_CONTENT = "The note reads: $x^2 + 2x + 1 = (x+1)^2$\n\n$$\\int_0^1 x\\,dx = \\frac{1}{2}$$"
+
+
+@dataclass
+class Reply:
+    content: str | None = None
+    delay: float = 0.0
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    malformed: bool = False
+    drop: bool = False
+    chunk_delay: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _chunks(text: str, size: int = 8) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return {"_unparsed": raw.decode(errors="replace")}
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    # --- routes -------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        if self.path == "/_fake/requests":
+            self._send(200, fake.requests)
+        elif self.path.rstrip("/").endswith("/models"):
+            models = sorted({r["body"].get("model", "") for r in fake.requests if isinstance(r["body"], dict)})
+            self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
+        else:
+            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        body = self._read_json()
+        if self.path == "/_fake/reset":
+            fake.reset()
+            return self._send(200, {"ok": True})
+        if self.path == "/_fake/script":
+            fake.script(*(Reply.from_json(item) for item in body or []))
+            return self._send(200, {"queued": len(body or [])})
+        if self.path == "/_fake/default":
+            fake.default = Reply.from_json(body or {})
+            return self._send(200, {"ok": True})
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            return self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        self._complete(fake.next_reply(), body if isinstance(body, dict) else {})
+
+    def _complete(self, reply: Reply, body: dict[str, Any]) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.drop:
+            self.close_connection = True
+            self.connection.close()
+            return
+        if reply.status != 200:
+            error = reply.body or {"error": {"message": f"fake error {reply.status}", "type": "fake", "code": None}}
+            return self._send(reply.status, error, reply.headers)
+        if reply.malformed:
+            return self._send(200, b'{"id": "chatcmpl-broken", "choices": [', reply.headers)
+        content = reply.content if reply.content is not None else self.server.fake.responder(body)
+        model = str(body.get("model", "fake-model"))
+        prompt_tokens = len(json.dumps(body.get("messages", ""))) // 4
+        completion_tokens = max(1, len(content) // 4)
+        if body.get("stream"):
+            return self._stream(reply, model, content, body, _usage(prompt_tokens, completion_tokens))
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": _usage(prompt_tokens, completion_tokens),
+            },
+            reply.headers,
+        )
+
+    def _stream(self, reply: Reply, model: str, content: str, body: dict[str, Any], usage: dict[str, int]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        ident = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+
+        def event(choices: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
+            chunk = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+            chunk["choices"] = choices
+            chunk.update(extra or {})
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+
+        event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        for piece in _chunks(content):
+            if reply.chunk_delay:
+                time.sleep(reply.chunk_delay)
+            event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+        event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            event([], {"usage": usage})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], fake: FakeOpenAI) -> None:
+        super().__init__(addr, _Handler)
+        self.fake = fake
+
+
+class FakeOpenAI:
+    """The fake model server. ``start()`` binds a free loopback port unless told one."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        responder: Callable[[dict[str, Any]], str] | None = None,
+        default: Reply | None = None,
+    ) -> None:
+        self.host, self._port = host, port
+        self.responder: Callable[[dict[str, Any]], str] = responder or (lambda _body: DEFAULT_CONTENT)
+        self.default = default or Reply()
+        self.requests: list[dict[str, Any]] = []
+        self._queue: collections.deque[Reply] = collections.deque()
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._server = _Server((self.host, self._port), self)
+        threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+            self.default = Reply()
+            self.responder = lambda _body: DEFAULT_CONTENT
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self._queue.popleft() if self._queue else self.default
+
+    def record(self, path: str, headers: dict[str, str], body: Any) -> None:
+        with self._lock:
+            self.requests.append({"path": path, "headers": headers, "body": body})
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake OpenAI-compatible model server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(args.host, args.port, default=Reply(delay=args.delay)).start()
+    print(json.dumps({"base_url": fake.base_url}), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The vision API: photos of math notes in, Markdown + LaTeX out."""

@@ -1,0 +1,121 @@
+"""HTTP plumbing shared by the Flask services.
+
+``install_common(app, service)`` gives an app what both services promise:
+
+* an ``X-Request-ID`` on every answer (the caller's, if it sent a sane one);
+* one structured log line per request (method, path, status, ms, request id);
+* one JSON error shape for every error, 404/405/413/500 included::
+
+      {"error": {"code": "not_found", "message": "...", "request_id": "..."}}
+
+Handlers raise :class:`ApiError` (or let werkzeug raise its HTTP exceptions);
+nothing else leaks a traceback to the client.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .logs import get_logger
+
+__all__ = ["ApiError", "error_response", "install_common", "request_id"]
+
+log = get_logger("mathnotes.http")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ApiError(Exception):
+    """An error the client should see: HTTP status, stable code, plain message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def request_id() -> str:
+    rid = getattr(g, "request_id", None)
+    return rid if isinstance(rid, str) else "-"
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id()}
+    if details is not None:
+        body["details"] = details
+    resp = jsonify({"error": body})
+    resp.status_code = status
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def _code_for(exc: HTTPException) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+
+
+def install_common(app: Flask, service: str) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-ID"] = request_id()
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            resp.status_code,
+            extra={
+                "service": service,
+                "method": request.method,
+                "path": request.path,
+                "status": resp.status_code,
+                "ms": round(elapsed, 1),
+                "request_id": request_id(),
+                "remote": request.remote_addr,
+            },
+        )
+        return resp
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = "request body too large"
+        headers = {}
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            headers["Allow"] = exc.get_response().headers["Allow"]
+        return error_response(status, _code_for(exc), message, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"request_id": request_id()})
+        return error_response(500, "internal_error", "internal server error")

@@ -1,0 +1,116 @@
+"""The fixtures are real servers: each one is exercised through its real protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import openai
+import paho.mqtt.client as mqtt
+import pytest
+from influxdb_client import InfluxDBClient, Point
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from mathnotes.testing.fake_openai import FakeOpenAI, Reply
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, VictoriaMetrics
+
+
+def test_message_round_trips_through_mosquitto(mosquitto: Mosquitto) -> None:
+    got: list[tuple[str, bytes, int]] = []
+    arrived = threading.Event()
+
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="smoke-sub")
+    sub.on_message = lambda _c, _u, msg: (got.append((msg.topic, msg.payload, msg.qos)), arrived.set())
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.subscribe("smoke/#", qos=1)
+    sub.loop_start()
+    time.sleep(0.3)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="smoke-pub")
+    pub.connect(mosquitto.host, mosquitto.port)
+    pub.loop_start()
+    pub.publish("smoke/a/b", b"21.5", qos=1).wait_for_publish(5)
+    assert arrived.wait(5)
+    for client in (sub, pub):
+        client.loop_stop()
+        client.disconnect()
+    assert got == [("smoke/a/b", b"21.5", 1)]
+
+
+def test_points_come_back_from_influxql(influxdb: InfluxDB1) -> None:
+    influxdb.create_database("smoke")
+    influxdb.write(
+        "smoke",
+        [
+            "temp,site=s1,device=d1 value=21.5 1700000000000000000",
+            "temp,site=s1,device=d2 value=19 1700000001000000000",
+        ],
+    )
+    rows = influxdb.values('SELECT "value", "device" FROM "temp" ORDER BY time', db="smoke")
+    assert [r[1:] for r in rows] == [[21.5, "d1"], [19, "d2"]]
+    mean = influxdb.values('SELECT mean("value") FROM "temp" WHERE "site" = \'s1\'', db="smoke")
+    assert mean[0][1] == pytest.approx(20.25)
+
+
+def test_influxdb_client_v2_writes_land_in_victoria_metrics(victoria: VictoriaMetrics) -> None:
+    with InfluxDBClient(url=victoria.url, token="unused", org="mathnotes") as client:
+        write = client.write_api(write_options=SYNCHRONOUS)
+        write.write(
+            bucket="telemetry",
+            record=[
+                Point("smoke").tag("device", "d1").field("value", 1.5).time(1_700_000_000_000_000_000),
+                Point("smoke").tag("device", "d1").field("value", 2.5).time(1_700_000_060_000_000_000),
+            ],
+        )
+    series = [s for s in victoria.export('{__name__="smoke_value"}') if s["metric"].get("device") == "d1"]
+    assert len(series) == 1
+    assert series[0]["values"] == [1.5, 2.5]
+    assert series[0]["timestamps"] == [1_700_000_000_000, 1_700_000_060_000]
+
+
+def test_openai_sdk_gets_plain_and_streamed_completions(model: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0)
+    plain = client.chat.completions.create(model="qwen3-vl-plus", messages=[{"role": "user", "content": "hi"}])
+    assert plain.choices[0].message.content == model.responder({})
+    assert plain.usage is not None and plain.usage.total_tokens > 0
+
+    model.script(Reply(content="streamed $a^2$ answer"))
+    stream = client.chat.completions.create(
+        model="qwen3-vl-plus",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces, usage = [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        usage = chunk.usage or usage
+    assert len(pieces) > 1 and "".join(pieces) == "streamed $a^2$ answer"
+    assert usage is not None and usage.completion_tokens > 0
+    assert [r["body"]["model"] for r in model.requests] == ["qwen3-vl-plus", "qwen3-vl-plus"]
+    assert model.requests[0]["headers"]["authorization"] == "Bearer sk-test"
+
+
+def test_fake_model_scripted_errors_reach_the_sdk(model: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=model.base_url, api_key="sk-test", max_retries=0, timeout=2)
+    messages = [{"role": "user", "content": "x"}]
+    model.script(
+        Reply(status=429, headers={"Retry-After": "7"}),
+        Reply(status=503),
+        Reply(malformed=True),
+        Reply(drop=True),
+        Reply(delay=3),
+    )
+    with pytest.raises(openai.RateLimitError) as rate:
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    assert rate.value.response.headers["Retry-After"] == "7"
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    with pytest.raises(json.JSONDecodeError):
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    assert len(model.requests) == 5
