@@ -1,4 +1,4 @@
-"""``mathnotes-ingest``: consume telemetry and serve the ingest API (configured by the environment)."""
+"""``mathnotes-ingest``: consume MQTT telemetry and serve the ingest API until SIGTERM, then drain."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from ..bootstrap import load_or_exit
 from ..server import serve
 from .app import create_app
+from .service import IngestService
 from .settings import IngestSettings
 
 __all__ = ["main"]
@@ -17,5 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mathnotes-ingest", description=__doc__)
     parser.parse_args(argv)
     settings = load_or_exit(IngestSettings, "mathnotes-ingest")
-    serve(create_app(settings), settings.host, settings.port, name="mathnotes-ingest")
+    service = IngestService(settings)
+    service.start()
+    serve(create_app(settings, service), settings.host, settings.port, name="mathnotes-ingest", on_stop=[service.stop])
     return 0

@@ -1,15 +1,76 @@
-"""Settings of ``mathnotes-ingest``."""
+"""Settings of ``mathnotes-ingest`` (the shared ones are in ``mathnotes.config``)."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
-from ..config import CommonSettings, port, setting
+from ..config import CommonSettings, ConfigError, choice, csv, integer, number, port, setting
+from .topics import TopicTemplate
 
 __all__ = ["IngestSettings"]
 
 
 @dataclass(frozen=True)
 class IngestSettings(CommonSettings):
-    host: str = setting("INGEST_HOST", "0.0.0.0", doc="address to listen on")
+    host: str = setting("INGEST_HOST", "0.0.0.0", doc="address the HTTP API listens on")
     port: int = setting("INGEST_PORT", 3002, parse=port, doc="HTTP port")
+    topics: tuple[str, ...] = setting(
+        "INGEST_TOPICS", ("telemetry/#",), parse=csv, doc="MQTT topic filters to consume, comma-separated"
+    )
+    topic_template: str = setting(
+        "INGEST_TOPIC_TEMPLATE",
+        "telemetry/{site}/{device}/{measurement}",
+        doc="topic levels to tags and measurement; {measurement} is required",
+    )
+    client_id: str = setting("INGEST_CLIENT_ID", "", doc="stable MQTT client id (default mathnotes-ingest-<hostname>)")
+    mqtt_ca_file: str = setting(
+        "INGEST_MQTT_CA_FILE", "", doc="CA certificate (PEM) to verify an mqtts:// broker; default: the system's CAs"
+    )
+    shared_group: str = setting(
+        "INGEST_SHARED_GROUP", "", doc="MQTT 5 shared-subscription group ($share/<group>/…) to split a stream"
+    )
+    mqtt_protocol: str = setting(
+        "INGEST_MQTT_PROTOCOL",
+        "3.1.1",
+        parse=choice("3.1.1", "5"),
+        doc="3.1.1 (paho reads it faster; the broker's max_inflight_messages is the window) or 5 (receive-maximum)",
+    )
+    receive_maximum: int = setting(
+        "INGEST_RECEIVE_MAXIMUM",
+        1000,
+        parse=integer(1, 65535),
+        doc="in-flight window: MQTT 5 receive-maximum; with 3.1.1 set it to the broker's max_inflight_messages",
+    )
+    batch_size: int = setting("INGEST_BATCH_SIZE", 5000, parse=integer(1, 100000), doc="lines per InfluxDB write")
+    flush_ms: int = setting("INGEST_FLUSH_MS", 1000, parse=integer(10, 60000), doc="longest wait before a write")
+    spool_dir: str = setting("INGEST_SPOOL_DIR", "./ingest-spool", doc="disk spool for batches InfluxDB cannot take")
+    spool_max_mb: float = setting(
+        "INGEST_SPOOL_MAX_MB", 512.0, parse=number(1), doc="spool bound, oldest dropped past it"
+    )
+    spool_after_s: float = setting(
+        "INGEST_SPOOL_AFTER_S", 5.0, parse=number(0), doc="seconds of failed retries before a batch is spooled"
+    )
+    api_keys: tuple[str, ...] = setting(
+        "INGEST_API_KEYS", (), parse=csv, secret=True, doc="bearer keys for POST /api/ingest; empty means open"
+    )
+    max_body_bytes: int = setting(
+        "INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, parse=integer(1024), doc="largest HTTP body accepted"
+    )
+    int_fields: tuple[str, ...] = setting(
+        "INGEST_INT_FIELDS", (), parse=csv, doc="field names written as integers (others become floats)"
+    )
+    dlq_prefix: str = setting("INGEST_DLQ_PREFIX", "telemetry-dlq", doc="topic prefix for rejected messages")
+    stats_interval_s: float = setting(
+        "INGEST_STATS_INTERVAL_S", 10.0, parse=number(0), doc="own counters to telemetry/<site>/ingest/pipeline; 0 off"
+    )
+
+    def validate(self) -> None:
+        try:
+            TopicTemplate(self.topic_template)
+        except ValueError as err:
+            raise ConfigError(f"INGEST_TOPIC_TEMPLATE: expected {err}, got {self.topic_template!r}") from None
+
+    @property
+    def mqtt_client_id(self) -> str:
+        return self.client_id or f"mathnotes-ingest-{socket.gethostname()}"

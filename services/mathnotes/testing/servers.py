@@ -189,6 +189,7 @@ class Mosquitto(Managed):
             "log_type error",
             "log_type warning",
             "log_type notice",
+            "user root" if os.geteuid() == 0 else "",  # as root it would drop to 'mosquitto', unable to persist here
             self.extra_conf,
         ]
         conf.write_text("\n".join(lines) + "\n")

@@ -1,21 +1,124 @@
-"""``mathnotes-vision``: serve the vision API (configured by the environment)."""
+"""``mathnotes-vision``: serve the vision API (configured by the environment), or analyze one photo.
+
+    mathnotes-vision                      serve with gunicorn until SIGTERM
+    mathnotes-vision analyze PHOTO [--task solve] [--language zh] [--format json] [--server URL]
+
+``analyze`` prints the Markdown answer (``--json``: the whole answer object). Without
+``--server`` it runs the same pipeline in-process with this environment's settings
+(offline OCR when no model key is set); with ``--server`` it posts the photo there
+(``VISION_API_KEY`` or ``--api-key`` as bearer key).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from ..bootstrap import load_or_exit
-from ..server import serve
-from .app import create_app
+from ..config import describe
+from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
 
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mathnotes-vision", description=__doc__)
-    parser.parse_args(argv)
+def _parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(f"  {env:<28} {default!r:<12} {doc}" for env, default, doc in describe(VisionSettings))
+    parser = argparse.ArgumentParser(
+        prog="mathnotes-vision",
+        description=__doc__,
+        epilog="settings (environment or .env):\n" + settings_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the HTTP API (the default)")
+    analyze = sub.add_parser("analyze", help="read one photo and print the Markdown")
+    analyze.add_argument("photo", type=Path)
+    analyze.add_argument("--task", choices=TASKS, default="transcribe")
+    analyze.add_argument("--language", choices=LANGUAGES, default="auto")
+    analyze.add_argument("--format", choices=FORMATS, default="markdown")
+    analyze.add_argument("--prompt", default=None)
+    analyze.add_argument("--no-cache", action="store_true")
+    analyze.add_argument("--json", action="store_true", help="print the whole answer object")
+    analyze.add_argument("--server", default=os.environ.get("VISION_URL"), help="base URL of a running service")
+    analyze.add_argument("--api-key", default=os.environ.get("VISION_API_KEY"))
+    return parser
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    try:
+        photo = args.photo.read_bytes()
+    except OSError as err:
+        print(f"mathnotes-vision: cannot read {args.photo}: {err.strerror}", file=sys.stderr)
+        return 1
+    fields = {"task": args.task, "language": args.language, "format": args.format}
+    if args.prompt:
+        fields["prompt"] = args.prompt
+    if args.no_cache:
+        fields["cache"] = "false"
+    status, body = _post_remote(args, photo, fields) if args.server else _post_local(photo, fields)
+    if status != 200:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        print(f"mathnotes-vision: {error.get('code', status)}: {error.get('message', body)}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, ensure_ascii=False, indent=2) if args.json else body["markdown"])
+    return 0
+
+
+def _post_local(photo: bytes, fields: dict[str, str]) -> tuple[int, Any]:
+    import dataclasses
+    import io
+
+    from .app import create_app
+
     settings = load_or_exit(VisionSettings, "mathnotes-vision")
-    serve(create_app(settings), settings.host, settings.port, name="mathnotes-vision")
+    settings = dataclasses.replace(settings, telemetry=False, rate_limit_max_requests=0, api_keys=())
+    logging.getLogger("mathnotes.vision").setLevel(logging.ERROR)  # no "open API" warning for a local run
+    app = create_app(settings)
+    with app.test_client() as client:
+        resp = client.post(
+            "/api/vision/analyze",
+            data={**fields, "file": (io.BytesIO(photo), "photo")},
+            content_type="multipart/form-data",
+        )
+        return resp.status_code, resp.get_json(silent=True)
+
+
+def _post_remote(args: argparse.Namespace, photo: bytes, fields: dict[str, str]) -> tuple[int, Any]:
+    import requests
+
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    try:
+        resp = requests.post(
+            args.server.rstrip("/") + "/api/vision/analyze",
+            data=fields,
+            files={"file": ("photo", photo)},
+            headers=headers,
+            timeout=300,
+        )
+    except requests.RequestException as err:
+        return 0, {"error": {"code": "unreachable", "message": f"{args.server}: {type(err).__name__}"}}
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        return resp.status_code, {"error": {"code": resp.status_code, "message": resp.text[:200]}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "analyze":
+        return _analyze(args)
+    settings = load_or_exit(VisionSettings, "mathnotes-vision")
+    from .workers import prepare_workers
+
+    settings = prepare_workers(settings)  # before prometheus_client is imported
+    from .serving import VisionServer
+
+    VisionServer(settings).run()
     return 0

@@ -1,0 +1,187 @@
+"""The MQTT side: paho-mqtt 2.x (VERSION2 callbacks), QoS 1, persistent session, manual acks.
+
+paho's network thread only hands raw messages to a parser thread; parsing and
+writing never run on it. Each message is acknowledged by the pipeline once
+its batch is in InfluxDB or the spool (see ``pipeline``), so a crash before
+that means the broker redelivers it. The client id is stable and the session
+persistent (MQTT 5: clean_start off with a long session expiry; 3.1.1:
+clean_session off), so messages published while we are away wait for us.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .dlq import dlq_message
+from .lineproto import encode
+from .metrics import IngestMetrics
+from .parse import ParseOptions, Rejected, parse_message
+from .pipeline import DeadLetter, Item, Pipeline
+from .settings import IngestSettings
+
+__all__ = ["Consumer"]
+
+log = logging.getLogger("mathnotes.ingest.mqtt")
+SESSION_EXPIRY = 7 * 24 * 3600
+
+
+class Consumer:
+    def __init__(
+        self, settings: IngestSettings, pipeline: Pipeline, opts: ParseOptions, metrics: IngestMetrics
+    ) -> None:
+        self.settings, self.pipeline, self.opts, self.metrics = settings, pipeline, opts, metrics
+        self.v5 = settings.mqtt_protocol == "5"
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else False,
+            manual_ack=True,
+        )
+        target = settings.mqtt
+        if target.username:
+            self.client.username_pw_set(target.username, target.password)
+        if target.tls:
+            self.client.tls_set(ca_certs=settings.mqtt_ca_file or None, cert_reqs=ssl.CERT_REQUIRED)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(100)
+        self.client.max_queued_messages_set(10000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self._raw: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int] | None] = queue.SimpleQueue()
+        # Bumped on every disconnect. An ack is sent only on the connection its message came in on: after a
+        # reconnect the broker redelivers what was not acked, and a stale ack could hit a reused packet id.
+        self._generation = 0
+        self._parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
+        self._closing = False
+        self._received = metrics.received.labels("mqtt")
+        self._last_publish: mqtt.MQTTMessageInfo | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._parser.start()
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY
+            props.ReceiveMaximum = self.settings.receive_maximum
+        target = self.settings.mqtt
+        self.client.connect_async(target.host, target.port, keepalive=30, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def stop_intake(self) -> None:
+        """Stop taking messages while the pipeline flushes (acks still go out).
+
+        The subscription stays in the persistent session, so messages that
+        arrive from now on stay unacknowledged and the broker redelivers them
+        to the next run.
+        """
+        self._closing = True
+        self._raw.put(None)
+        self._parser.join(10)
+
+    def close(self) -> None:
+        if self._last_publish is not None and self.connected.is_set():
+            try:
+                self._last_publish.wait_for_publish(2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def filters(self) -> list[str]:
+        group = self.settings.shared_group
+        return [f"$share/{group}/{t}" if group else t for t in self.settings.topics]
+
+    # --- paho callbacks (network thread: never block here) ------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self.connected.set()
+        self.metrics.connected.set(1)
+        session = getattr(flags, "session_present", False)
+        log.info("connected to %s (session present: %s)", self.settings.mqtt.redacted(), session)
+        client.subscribe([(f, 1) for f in self.filters()])
+
+    def _on_connect_fail(self, _client: mqtt.Client, _ud: Any) -> None:
+        error = sys.exc_info()[1]  # paho calls this while handling the connection error
+        log.warning("cannot connect to %s (%s); retrying", self.settings.mqtt.redacted(), error or "connection failed")
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self._generation += 1
+        self.connected.clear()
+        self.metrics.connected.set(0)
+        log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        if not self._closing:  # while closing, leave it unacknowledged: the broker redelivers it
+            self._raw.put((msg, self._generation))
+
+    # --- parser thread -------------------------------------------------------------------
+
+    def _parse_loop(self) -> None:
+        while True:
+            batch = [self._raw.get()]
+            while len(batch) < 500:  # whatever else is waiting: one hand-over to the pipeline
+                try:
+                    batch.append(self._raw.get_nowait())
+                except queue.Empty:
+                    break
+            items = [self.to_item(*entry) for entry in batch if entry is not None]
+            if items:
+                self.pipeline.submit_many(items)
+            if None in batch:
+                return
+
+    def to_item(self, msg: mqtt.MQTTMessage, generation: int) -> Item:
+        now = time.time_ns()
+        self._received.inc()
+        payload = bytes(msg.payload)
+        item = Item(
+            lines=[], ack=self._acker(msg.mid, msg.qos, generation), topic=msg.topic, payload=payload, received_ns=now
+        )
+        try:
+            item.lines = [encode(p) for p in parse_message(msg.topic, payload, now, self.opts)]
+        except Rejected as err:
+            item.dead = DeadLetter(err.reason, err.detail, msg.topic, payload, now)
+        except Exception as err:  # a parser bug must not stop intake: dead-letter the message instead
+            log.exception("internal error parsing a message from %s", msg.topic)
+            item.dead = DeadLetter("internal_error", f"{type(err).__name__}: {err}"[:300], msg.topic, payload, now)
+        return item
+
+    def _acker(self, mid: int, qos: int, generation: int) -> Callable[[], None] | None:
+        if qos == 0:
+            return None
+
+        def ack() -> None:
+            if generation == self._generation:
+                self.client.ack(mid, qos)
+
+        return ack
+
+    # --- publishing ------------------------------------------------------------------------
+
+    def publish_dead(self, letter: DeadLetter) -> None:
+        topic, payload = dlq_message(letter, self.settings.dlq_prefix)
+        self._last_publish = self.client.publish(topic, payload, qos=1)
+        log.info("rejected a message from %s: %s", letter.topic, letter.reason, extra={"detail": letter.detail})
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._last_publish = self.client.publish(topic, payload, qos=1)

@@ -1,0 +1,198 @@
+"""InfluxDB line protocol: the :class:`Point` model, validation, encoding and parsing.
+
+Pure code. ``encode(point)`` escapes measurement, tag and field keys and
+values as the line-protocol reference asks (newlines inside string fields are
+written as the two characters ``\\n``, since a newline ends a line); ``parse_lines(text)`` reads line
+protocol (as devices or Telegraf send it) back into points, raising
+:class:`LineProtocolError` with the line number on the first bad line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["FieldValue", "LineProtocolError", "Point", "encode", "parse_lines", "validate"]
+
+FieldValue = float | int | bool | str
+MAX_KEY = 256
+MAX_STRING = 64 * 1024
+_RESERVED = {"time", "_field", "_measurement"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class LineProtocolError(ValueError):
+    """Line protocol that cannot be read, or a point that cannot be written."""
+
+
+@dataclass
+class Point:
+    measurement: str
+    fields: dict[str, FieldValue]
+    tags: dict[str, str] = field(default_factory=dict)
+    ts_ns: int = 0
+
+
+def _check_key(kind: str, key: str) -> None:
+    if not key:
+        raise LineProtocolError(f"empty {kind}")
+    if len(key) > MAX_KEY:
+        raise LineProtocolError(f"{kind} longer than {MAX_KEY} characters: {key[:40]!r}…")
+    if _CONTROL.search(key):
+        raise LineProtocolError(f"{kind} has a control character: {key[:60]!r}")
+    if key.endswith("\\"):
+        raise LineProtocolError(f"{kind} ends with a backslash: {key[:60]!r}")
+
+
+def validate(point: Point) -> None:
+    """Raise :class:`LineProtocolError` if InfluxDB would refuse ``point``."""
+    _check_key("measurement", point.measurement)
+    if point.measurement.startswith("#"):
+        raise LineProtocolError("a measurement may not start with '#' (a comment line)")
+    for key, value in point.tags.items():
+        _check_key("tag key", key)
+        _check_key("tag value", value)
+        if key in _RESERVED:
+            raise LineProtocolError(f"reserved tag key {key!r}")
+    if not point.fields:
+        raise LineProtocolError("no fields")
+    for key, val in point.fields.items():
+        _check_key("field key", key)
+        if key in _RESERVED:
+            raise LineProtocolError(f"reserved field key {key!r}")
+        if isinstance(val, float) and not math.isfinite(val):
+            raise LineProtocolError(f"field {key!r} is not a finite number")
+        if isinstance(val, str) and len(val) > MAX_STRING:
+            raise LineProtocolError(f"string field {key!r} longer than {MAX_STRING} characters")
+        if isinstance(val, int) and not isinstance(val, bool) and not -(2**63) <= val < 2**63:
+            raise LineProtocolError(f"integer field {key!r} out of the 64-bit range")
+
+
+def _esc_measurement(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _esc_key(text: str) -> str:
+    return _esc_measurement(text).replace("=", "\\=")
+
+
+def _field_value(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r", "\\r").replace("\n", "\\n") + '"'
+
+
+def encode(point: Point) -> str:
+    """One line of line protocol, tags sorted (InfluxDB's preferred order), nanosecond timestamp."""
+    head = _esc_measurement(point.measurement)
+    for key in sorted(point.tags):
+        head += f",{_esc_key(key)}={_esc_key(point.tags[key])}"
+    fields = ",".join(f"{_esc_key(k)}={_field_value(v)}" for k, v in point.fields.items())
+    return f"{head} {fields} {point.ts_ns}"
+
+
+# --- parsing -----------------------------------------------------------------------
+
+
+def _split(text: str, sep: str, strings: bool = False) -> list[str]:
+    """Split at unescaped ``sep``. With ``strings``, a ``"`` right after ``=`` opens a string field
+    value (where ``sep`` does not count and ``\\`` escapes) until its closing ``"``."""
+    out: list[str] = []
+    start = i = 0
+    in_string = False
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            i += 2
+            continue
+        if in_string:
+            if ch == '"':
+                in_string = False
+        elif strings and ch == '"' and i > 0 and text[i - 1] == "=":
+            in_string = True
+        elif ch == sep:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_string:
+        raise LineProtocolError("unterminated string field")
+    out.append(text[start:])
+    return out
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([\\,= \"])", r"\1", text)
+
+
+def _parse_field_value(raw: str) -> FieldValue:
+    if raw.startswith('"'):
+        if len(raw) < 2 or not raw.endswith('"'):
+            raise LineProtocolError(f"bad string field value {raw[:40]!r}")
+        return re.sub(r'\\([\\"])', r"\1", raw[1:-1])
+    low = raw.lower()
+    if low in {"t", "true"}:
+        return True
+    if low in {"f", "false"}:
+        return False
+    try:
+        if raw.endswith(("i", "u")):
+            return int(raw[:-1])
+        value = float(raw)
+    except ValueError:
+        raise LineProtocolError(f"bad field value {raw[:40]!r}") from None
+    if not math.isfinite(value):
+        raise LineProtocolError(f"bad field value {raw[:40]!r}")
+    return value
+
+
+def _parse_line(line: str, default_ts: int) -> Point:
+    head, *tail = _split(line, " ")
+    rest = line[len(head) + 1 :] if tail else ""
+    key_parts = _split(head, ",")
+    sections = _split(rest, " ", strings=True)
+    if not head or len(sections) not in (1, 2) or not sections[0]:
+        raise LineProtocolError("expected 'measurement[,tags] fields [timestamp]'")
+    measurement = _unescape(key_parts[0])
+    tags: dict[str, str] = {}
+    for raw_tag in key_parts[1:]:
+        kv = _split(raw_tag, "=")
+        if len(kv) != 2:
+            raise LineProtocolError(f"bad tag {raw_tag[:40]!r}")
+        tags[_unescape(kv[0])] = _unescape(kv[1])
+    fields: dict[str, FieldValue] = {}
+    for raw_field in _split(sections[0], ",", strings=True):
+        key = _split(raw_field, "=")[0]
+        if len(key) == len(raw_field):
+            raise LineProtocolError(f"bad field {raw_field[:40]!r}")
+        fields[_unescape(key)] = _parse_field_value(raw_field[len(key) + 1 :])
+    ts = default_ts
+    if len(sections) == 2:
+        try:
+            ts = int(sections[1])
+        except ValueError:
+            raise LineProtocolError(f"bad timestamp {sections[1][:30]!r}") from None
+    point = Point(measurement, fields, tags, ts)
+    validate(point)
+    return point
+
+
+def parse_lines(text: str, default_ts: int) -> list[Point]:
+    """Points in ``text`` (timestamps in ns; ``default_ts`` where a line has none)."""
+    points = []
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.strip(" \t\r")
+        if not line or line.startswith("#"):
+            continue
+        try:
+            points.append(_parse_line(line, default_ts))
+        except LineProtocolError as err:
+            raise LineProtocolError(f"line {number}: {err}") from None
+    if not points:
+        raise LineProtocolError("no lines")
+    return points

@@ -1,0 +1,264 @@
+"""Telemetry payloads to points. Pure code: no I/O, no clocks (the caller passes the receive time).
+
+Accepted forms (DESIGN.md), tried in this order:
+
+1. the JSON envelope ``{"ts":…, "fields":{…}, "tags":{…}}`` (an object with a
+   ``fields`` object), checked against ``envelope.schema.json``; a JSON array
+   of envelopes or objects gives one point each;
+2. any other JSON object as devices send it (Zigbee2MQTT, Tasmota ``SENSOR``
+   and ``STATE``, Shelly Gen2, TTN uplinks): nested keys flattened with ``_``
+   like Telegraf's json parser, arrays by index, nulls dropped, a time key
+   (``ts``, ``time``, ``timestamp``, Tasmota's ``Time``, TTN's ``received_at``; else the one
+   nested key ending in one, like Shelly's ``params_ts``) used as the timestamp;
+3. a bare number, ``true``/``false`` or ``ON``/``OFF`` as field ``value`` (also JSON-quoted,
+   as Home Assistant's statestream sends them; other quoted strings become a string ``value``);
+4. InfluxDB line protocol (topic tags are added where the line lacks them).
+
+Numbers become floats so ``21`` then ``21.5`` never conflict, except fields
+named in ``int_fields``. ``"ON"``/``"OFF"`` strings become booleans; other
+strings pass through. A payload that fits no form raises :class:`Rejected`
+with a stable ``reason`` (the DLQ topic and metrics label) and a ``detail``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .lineproto import FieldValue, LineProtocolError, Point, parse_lines, validate
+from .timestamps import TimestampError, to_ns
+from .topics import TopicMismatch, TopicTemplate
+
+__all__ = ["ParseOptions", "Rejected", "parse_json_body", "parse_line_body", "parse_message"]
+
+TIME_KEYS = ("ts", "time", "timestamp", "Time", "received_at")
+MAX_FIELDS = 1000
+MAX_DEPTH = 16
+
+
+class Rejected(ValueError):
+    """A message that will not become points; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    template: TopicTemplate = field(default_factory=lambda: TopicTemplate("telemetry/{site}/{device}/{measurement}"))
+    int_fields: frozenset[str] = frozenset()
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(resources.files(__package__).joinpath("envelope.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _number(name: str, value: float | int, opts: ParseOptions) -> FieldValue:
+    if name in opts.int_fields and float(value).is_integer():
+        return int(value)
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise Rejected("invalid_value", f"field {name!r}: integer too large for a float")
+    return float(value)
+
+
+def _value(name: str, value: Any, opts: ParseOptions) -> FieldValue:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Rejected("invalid_value", f"field {name!r} is not a finite number")
+        return _number(name, value, opts)
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        return upper == "ON" if upper in ("ON", "OFF") else value
+    raise Rejected("invalid_value", f"field {name!r} has an unsupported value")
+
+
+def _flatten(obj: Any, prefix: str, out: dict[str, Any], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise Rejected("too_deep", f"nesting deeper than {MAX_DEPTH} levels")
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for key, value in items:
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            _flatten(value, name, out, depth + 1)
+        elif value is not None:
+            out[name] = value
+        if len(out) > MAX_FIELDS:
+            raise Rejected("too_many_fields", f"more than {MAX_FIELDS} fields")
+
+
+def _time_key(flat: dict[str, Any]) -> str | None:
+    """A top-level time key, else the one nested key ending in one (Shelly's ``params_ts``)."""
+    for key in TIME_KEYS:
+        if key in flat and not isinstance(flat[key], bool):
+            return key
+    nested = [k for k in flat if k.rsplit("_", 1)[-1] in TIME_KEYS and "_" in k and not isinstance(flat[k], bool)]
+    return nested[0] if len(nested) == 1 else None
+
+
+def _time_of(value: Any) -> int:
+    try:
+        return to_ns(value)
+    except TimestampError as err:
+        raise Rejected("invalid_timestamp", str(err)) from None
+
+
+def _checked(point: Point) -> Point:
+    try:
+        validate(point)
+    except LineProtocolError as err:
+        raise Rejected("invalid_point", str(err)) from None
+    return point
+
+
+_ENVELOPE_KEYS = frozenset({"ts", "measurement", "fields", "tags"})
+
+
+def _plainly_valid(obj: dict[str, Any]) -> bool:
+    """True only for envelopes that surely satisfy the schema (jsonschema is slow on the hot path).
+
+    Anything else still goes through jsonschema, so its error messages stay precise.
+    """
+    fields, tags, name = obj["fields"], obj.get("tags", {}), obj.get("measurement", "m")
+    return (
+        obj.keys() <= _ENVELOPE_KEYS
+        and bool(fields)
+        and type(obj.get("ts", 0)) in (int, float, str)
+        and type(name) is str
+        and 0 < len(name) <= 256
+        and type(tags) is dict
+        and all(type(k) is str and 0 < len(k) <= 256 and type(v) in (int, float, bool, str) for k, v in fields.items())
+        and all(0 < len(k) <= 256 and type(v) is str and 0 < len(v) <= 256 for k, v in tags.items())
+    )
+
+
+def _from_object(obj: dict[str, Any], measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> Point:
+    if isinstance(obj.get("fields"), dict):
+        errors = (
+            [] if _plainly_valid(obj) else sorted(_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
+        )
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "envelope"
+            raise Rejected("schema", f"{where}: {errors[0].message}")
+        ts = _time_of(obj["ts"]) if "ts" in obj else now_ns
+        fields = {k: _value(k, v, opts) for k, v in obj["fields"].items()}
+        return _checked(Point(obj.get("measurement", measurement), fields, {**tags, **obj.get("tags", {})}, ts))
+    flat: dict[str, Any] = {}
+    _flatten(obj, "", flat, 0)
+    ts = now_ns
+    time_key = _time_key(flat)
+    if time_key is not None:
+        ts = _time_of(flat.pop(time_key))
+    fields = {k: _value(k, v, opts) for k, v in flat.items()}
+    if not fields:
+        raise Rejected("no_fields", "the JSON object has no values")
+    return _checked(Point(measurement, fields, dict(tags), ts))
+
+
+def _bare(text: str, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> Point | None:
+    upper = text.upper()
+    if upper in ("ON", "OFF", "TRUE", "FALSE"):
+        return Point(measurement, {"value": upper in ("ON", "TRUE")}, dict(tags), now_ns)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        raise Rejected("invalid_value", "the value is not a finite number")
+    return Point(measurement, {"value": _number("value", number, opts)}, dict(tags), now_ns)
+
+
+def _from_json(data: Any, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> list[Point]:
+    if isinstance(data, dict):
+        return [_from_object(data, measurement, tags, now_ns, opts)]
+    if isinstance(data, list):
+        if not data or not all(isinstance(item, dict) for item in data):
+            raise Rejected("schema", "a JSON array must hold one or more objects")
+        return [_from_object(item, measurement, tags, now_ns, opts) for item in data]
+    if isinstance(data, (bool, int, float)):
+        point = _bare(json.dumps(data), measurement, tags, now_ns, opts)
+        if point is not None:
+            return [point]
+    if isinstance(data, str) and data.strip():  # Home Assistant statestream sends "on", "21.5", "heat"
+        point = _bare(data.strip(), measurement, tags, now_ns, opts)
+        return [point or _checked(Point(measurement, {"value": data}, dict(tags), now_ns))]
+    raise Rejected("unsupported_payload", "JSON must be an object, an array of objects, a number, string or boolean")
+
+
+def parse_message(topic: str, payload: bytes, now_ns: int, opts: ParseOptions) -> list[Point]:
+    """Points for one MQTT message; raises :class:`Rejected`."""
+    try:
+        measurement, tags = opts.template.match(topic)
+    except TopicMismatch as err:
+        raise Rejected("topic_mismatch", str(err)) from None
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise Rejected("not_utf8", "the payload is not UTF-8 text") from None
+    if not text:
+        raise Rejected("empty_payload", "the payload is empty")
+    if text[0] in '{["' or text == "null":
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as err:
+            raise Rejected("invalid_json", str(err) or "nested too deeply") from None
+        return _from_json(data, measurement, tags, now_ns, opts)
+    bare = _bare(text, measurement, tags, now_ns, opts)
+    if bare is not None:
+        return [_checked(bare)]
+    try:
+        points = parse_lines(text, now_ns)
+    except LineProtocolError as err:
+        raise Rejected("unparseable", f"not JSON, a bare value or line protocol ({err})") from None
+    for point in points:
+        for key, value in tags.items():
+            point.tags.setdefault(key, value)
+    return points
+
+
+def parse_json_body(data: Any, now_ns: int, opts: ParseOptions) -> tuple[list[Point], list[dict[str, Any]]]:
+    """Points for an HTTP JSON body (one envelope or an array), and one error per rejected item.
+
+    Each item needs a ``measurement``; ``{"index", "reason", "detail"}`` describes each that fails.
+    """
+    items = data if isinstance(data, list) else [data]
+    points: list[Point] = []
+    errors: list[dict[str, Any]] = []
+    if not items:
+        errors.append({"index": None, "reason": "schema", "detail": "the array is empty"})
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict) or not isinstance(item.get("measurement"), str):
+                raise Rejected("schema", "an envelope object with a string 'measurement' is required")
+            points.append(_from_object(item, item["measurement"], {}, now_ns, opts))
+        except Rejected as err:
+            errors.append({"index": index, "reason": err.reason, "detail": err.detail})
+    return points, errors
+
+
+def parse_line_body(text: str, now_ns: int) -> tuple[list[Point], list[dict[str, Any]]]:
+    """Points for an HTTP line-protocol body, and one error per bad line (``index`` is the 1-based line)."""
+    points: list[Point] = []
+    errors: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            points.extend(parse_lines(line, now_ns))
+        except LineProtocolError as err:
+            errors.append({"index": number, "reason": "invalid_line", "detail": str(err).removeprefix("line 1: ")})
+    if not points and not errors:
+        errors.append({"index": None, "reason": "empty_payload", "detail": "the body has no lines"})
+    return points, errors

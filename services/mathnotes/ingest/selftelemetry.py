@@ -1,0 +1,75 @@
+"""The service's own counters, published every few seconds to ``telemetry/<site>/ingest/pipeline``.
+
+The message is a JSON envelope, so it travels the same way as any device's
+telemetry (through the broker and back into this service) and lands in
+InfluxDB as measurement ``pipeline`` with tags ``site`` and ``device=ingest``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .metrics import IngestMetrics
+
+__all__ = ["SelfTelemetry", "pipeline_fields"]
+
+log = logging.getLogger("mathnotes.ingest.telemetry")
+
+
+def pipeline_fields(metrics: IngestMetrics) -> dict[str, float]:
+    """The counters as flat field names (``received_mqtt``, ``rejected_invalid_json``, ``spool_bytes`` …)."""
+    snap = metrics.snapshot()
+    fields: dict[str, float] = {}
+    renames = {
+        "ingest_messages_received_total": "received",
+        "ingest_points_written_total": "written",
+        "ingest_rejected_total": "rejected",
+        "ingest_dlq_published_total": "dlq_published",
+        "ingest_write_retries_total": "write_retries",
+        "ingest_spooled_batches_total": "spooled_batches",
+        "ingest_spool_dropped_lines_total": "spool_dropped_lines",
+        "ingest_spool_bytes": "spool_bytes",
+        "ingest_spool_batches": "spool_batches",
+        "ingest_mqtt_connected": "mqtt_connected",
+        "ingest_batch_lines_sum": "batch_lines_sum",
+        "ingest_batch_lines_count": "batches_written",
+        "ingest_write_seconds_sum": "write_seconds_sum",
+    }
+    for name, value in snap.items():
+        for prefix, short in renames.items():
+            if name == prefix or name.startswith(prefix + "_"):
+                fields[short + name[len(prefix) :]] = float(value)
+    fields["received"] = sum(v for k, v in fields.items() if k.startswith("received_"))
+    fields["rejected"] = sum(v for k, v in fields.items() if k.startswith("rejected_"))
+    return fields
+
+
+class SelfTelemetry:
+    def __init__(
+        self, metrics: IngestMetrics, publish: Callable[[str, bytes], None], site: str, interval: float
+    ) -> None:
+        self.metrics, self.publish, self.interval = metrics, publish, interval
+        self.topic = f"telemetry/{site}/ingest/pipeline"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-selftelemetry", daemon=True)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def message(self) -> bytes:
+        return json.dumps({"ts": time.time_ns(), "fields": pipeline_fields(self.metrics)}).encode()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.publish(self.topic, self.message())
+            except Exception:
+                log.exception("could not publish the pipeline counters")

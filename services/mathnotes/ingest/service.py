@@ -1,0 +1,118 @@
+"""The ingest service's parts wired together: consumer, pipeline, spool, writer, metrics, self-telemetry.
+
+``IngestService(settings)`` builds everything without starting anything;
+``start()`` connects to the broker and starts the writer thread; ``stop()``
+(SIGTERM) stops intake, flushes every queued batch to InfluxDB or the spool,
+acknowledges, and disconnects. HTTP handlers call :meth:`ingest` with parsed
+points and get back the outcome once the points are written or spooled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from . import influx
+from .consumer import Consumer
+from .lineproto import Point, encode
+from .metrics import IngestMetrics
+from .parse import ParseOptions
+from .pipeline import DeadLetter, Item, Pipeline
+from .selftelemetry import SelfTelemetry
+from .settings import IngestSettings
+from .spool import Spool
+from .topics import TopicTemplate
+
+__all__ = ["Busy", "IngestService"]
+
+log = logging.getLogger("mathnotes.ingest")
+HTTP_WAIT_S = 60.0
+
+
+class Busy(Exception):
+    """The service cannot take more data now (spool full or queue full); ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IngestService:
+    def __init__(self, settings: IngestSettings, writer: influx.Writer | None = None) -> None:
+        self.settings = settings
+        self.metrics = IngestMetrics()
+        self.opts = ParseOptions(TopicTemplate(settings.topic_template), frozenset(settings.int_fields))
+        self.writer = writer or influx.make_writer(settings)
+        self.spool = Spool(settings.spool_dir, int(settings.spool_max_mb * 1024 * 1024))
+        self.pipeline = Pipeline(
+            self.writer,
+            self.spool,
+            self.metrics,
+            self._publish_dead,
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_ms / 1000,
+            window=settings.receive_maximum,
+            spool_after=settings.spool_after_s,
+        )
+        self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics)
+        self.telemetry = SelfTelemetry(self.metrics, self.consumer.publish, settings.site, settings.stats_interval_s)
+        self.max_queued_lines = max(10 * settings.batch_size, 50_000)
+        self._started = False
+        self._stopped = threading.Event()
+        self._ping_cache: tuple[float, bool] = (0.0, False)
+
+    def start(self) -> None:
+        self.pipeline.start()
+        self.consumer.start()
+        self.telemetry.start()
+        self._started = True
+        log.info(
+            "ingest started",
+            extra={"topics": list(self.consumer.filters()), "influx_api": self.settings.influx_api},
+        )
+
+    def stop(self) -> None:
+        """Drain: stop intake, flush everything to InfluxDB or the spool, ack, disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.telemetry.stop()
+        if self._started:
+            self.consumer.stop_intake()
+            self.pipeline.stop()
+            self.consumer.close()
+        self.writer.close()
+        log.info("ingest drained", extra={"spool_batches": self.spool.depth})
+
+    # --- HTTP intake ----------------------------------------------------------------------
+
+    def ingest(self, points: list[Point]) -> str:
+        """Queue ``points`` and wait until they are written or spooled; returns that outcome."""
+        if not self._started or self._stopped.is_set():
+            raise Busy("the service is not running", 5)
+        if self.spool.depth and self.spool.bytes >= 0.9 * self.spool.max_bytes:
+            raise Busy("InfluxDB is unavailable and the disk spool is full", 30)
+        if self.pipeline.pending_lines() > self.max_queued_lines:
+            raise Busy("the write queue is full", 1)
+        self.metrics.received.labels("http").inc(len(points))
+        done = threading.Event()
+        item = Item(lines=[encode(p) for p in points], source="http", done=done, topic="http")
+        self.pipeline.submit(item)
+        if not done.wait(HTTP_WAIT_S):
+            raise Busy("the write did not finish in time; it is still queued", 5)
+        return item.outcome
+
+    # --- dead letters ---------------------------------------------------------------------
+
+    def _publish_dead(self, letter: DeadLetter) -> None:
+        self.consumer.publish_dead(letter)
+
+    # --- health -----------------------------------------------------------------------------
+
+    def influx_reachable(self) -> bool:
+        at, ok = self._ping_cache
+        if time.monotonic() - at > 2.0:
+            ok = self.writer.ping()
+            self._ping_cache = (time.monotonic(), ok)
+        return ok

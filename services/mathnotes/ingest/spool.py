@@ -1,0 +1,86 @@
+"""A bounded on-disk spool of line-protocol batches, replayed oldest first.
+
+Each batch is one gzip file named by a sequence number, written to a temporary
+name, fsync'd and renamed, so a batch is either wholly in the spool or not at
+all, across crashes. Past ``max_bytes`` the oldest batches are dropped (and
+counted: the caller logs it loudly).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["Spool"]
+
+
+class Spool:
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        for stale in self.dir.glob("*.tmp"):
+            stale.unlink()
+        self._files = sorted(self.dir.glob("*.lp.gz"))
+        self._bytes = sum(f.stat().st_size for f in self._files)
+        self._seq = int(self._files[-1].name.split(".")[0]) + 1 if self._files else 0
+
+    @property
+    def depth(self) -> int:
+        """Batches waiting."""
+        return len(self._files)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def append(self, lines: list[str]) -> tuple[int, int]:
+        """Store one batch durably; returns (batches dropped, lines dropped) to stay under the bound."""
+        data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+        with self._lock:
+            path = self.dir / f"{self._seq:020d}.lp.gz"
+            self._seq += 1
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            self._fsync_dir()
+            self._files.append(path)
+            self._bytes += len(data)
+            dropped_batches = dropped_lines = 0
+            while self._bytes > self.max_bytes and len(self._files) > 1:
+                oldest = self._files.pop(0)
+                dropped_lines += len(self._read(oldest))
+                self._bytes -= oldest.stat().st_size
+                oldest.unlink()
+                dropped_batches += 1
+            return dropped_batches, dropped_lines
+
+    def peek(self) -> list[str] | None:
+        """The oldest batch, or None when the spool is empty."""
+        with self._lock:
+            return self._read(self._files[0]) if self._files else None
+
+    def pop(self) -> None:
+        """Forget the oldest batch (after it was written)."""
+        with self._lock:
+            if self._files:
+                oldest = self._files.pop(0)
+                self._bytes -= oldest.stat().st_size
+                oldest.unlink()
+
+    @staticmethod
+    def _read(path: Path) -> list[str]:
+        return [line for line in gzip.decompress(path.read_bytes()).decode().split("\n") if line]
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,326 @@
+"""One analyze request end to end: image in, answer object out (cache, model or OCR).
+
+:meth:`Analyzer.run` yields text deltas then the final answer ``dict``; errors are
+:class:`~mathnotes.web.ApiError` with the status and code the API answers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..web import ApiError
+from . import answer as answers
+from .cache import AnswerCache, cache_key
+from .fetch import FetchError, fetch_image
+from .images import ImageError, Prepared, decode_base64, for_ocr, prepare
+from .inputs import AnalyzeRequest, image_kind
+from .metrics import VisionMetrics
+from .ocr import OCR_MODEL, OcrEngine
+from .prompts import build_messages, repair_message
+from .settings import VisionSettings
+from .upstream import Completion, Upstream, UpstreamError
+
+__all__ = ["Analyzer", "Outcome"]
+
+
+@dataclass
+class Outcome:
+    """What the request's metrics and telemetry need, filled in as the request proceeds."""
+
+    task: str = "transcribe"
+    model: str = "none"
+    backend: str = "none"
+    cached: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
+    bytes_received: int = 0
+    bytes_upstream: int = 0
+    recorded: bool = False  # metrics and telemetry written
+
+
+class Analyzer:
+    def __init__(
+        self,
+        settings: VisionSettings,
+        metrics: VisionMetrics,
+        cache: AnswerCache,
+        upstream: Upstream | None = None,
+        ocr: OcrEngine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.cache = cache
+        self.backend = settings.effective_backend
+        self.upstream = upstream or Upstream(settings, metrics)
+        self.ocr = ocr or OcrEngine()
+        self.allow = tuple(ipaddress.ip_network(n, strict=False) for n in settings.fetch_allow_networks)
+        # decoding a large PNG/HEIC/WebP takes width x height x 3 bytes: bound how many run at once
+        self.decoding = threading.BoundedSemaphore(settings.decode_concurrency)
+
+    # --- image --------------------------------------------------------------------
+
+    def image_bytes(self, req: AnalyzeRequest) -> bytes:
+        assert req.image is not None
+        if image_kind(req.image) == "url":
+            try:
+                return fetch_image(
+                    req.image,
+                    max_bytes=self.settings.max_body_bytes,
+                    timeout_s=self.settings.fetch_timeout_s,
+                    max_redirects=self.settings.fetch_max_redirects,
+                    allow=self.allow,
+                )
+            except FetchError as err:
+                raise ApiError(err.status, err.code, err.message) from None
+        try:
+            return decode_base64(req.image)
+        except ImageError as err:
+            raise ApiError(err.status, err.code, err.message) from None
+
+    def passthrough(self, req: AnalyzeRequest) -> bool:
+        return (
+            self.backend == "openai"
+            and self.settings.url_mode == "passthrough"
+            and req.image is not None
+            and image_kind(req.image) == "url"
+        )
+
+    # --- the request -----------------------------------------------------------------
+
+    def run(
+        self, req: AnalyzeRequest, data: bytes | None, outcome: Outcome
+    ) -> Generator[str | dict[str, Any], None, None]:
+        started = time.perf_counter()
+        outcome.task = req.task
+        outcome.backend = self.backend
+        models = [t.model for t in self.upstream.targets] if self.backend == "openai" else [OCR_MODEL]
+        if data is None and not self.passthrough(req):
+            data = self.image_bytes(req)
+        key_source = data if data is not None else (req.image or "").encode()
+        key = cache_key(
+            key_source,
+            task=req.task,
+            prompt=req.prompt or "",
+            language=req.language,
+            format=req.format,
+            backend=self.backend,
+            models=models,
+            pixels=self.settings.upstream_pixels,
+        )
+        if req.cache:
+            hit = self.cache.get(key)
+            self.metrics.cache.labels(result="hit" if hit else "miss").inc()
+            if hit is not None:
+                outcome.cached, outcome.model = True, str(hit.get("model", "none"))
+                outcome.bytes_received = len(data or b"")
+                result = {**hit, "id": _new_id(), "cached": True, "created": int(time.time())}
+                result["timings"] = {"preprocess_ms": 0.0, "upstream_ms": 0.0, "total_ms": _ms(started)}
+                yield result
+                return
+        if self.backend == "ocr":
+            result = yield from self._ocr(req, data or b"", outcome, started)
+        else:
+            result = yield from self._model(req, data, outcome, started)
+        if req.cache:
+            self.cache.set(key, {k: v for k, v in result.items() if k not in ("id", "timings", "cached", "created")})
+        yield result
+
+    def _prepare(self, data: bytes) -> tuple[Prepared, float]:
+        t0 = time.perf_counter()
+        try:
+            with self.decoding:
+                prepared = prepare(
+                    data,
+                    max_pixels=self.settings.upstream_pixels,
+                    max_input_pixels=self.settings.max_input_pixels,
+                    quality=self.settings.jpeg_quality,
+                )
+        except ImageError as err:
+            raise ApiError(err.status, err.code, err.message) from None
+        seconds = time.perf_counter() - t0
+        self.metrics.preprocess_latency.observe(seconds)
+        return prepared, seconds * 1000
+
+    def _model(
+        self, req: AnalyzeRequest, data: bytes | None, outcome: Outcome, started: float
+    ) -> Generator[str, None, dict[str, Any]]:
+        image_info: dict[str, Any]
+        if data is None:  # passthrough of an https URL
+            assert req.image is not None
+            image_url, preprocess_ms = req.image, 0.0
+            image_info = {"width": None, "height": None, "format": None, "bytes_received": 0, "bytes_upstream": 0}
+        else:
+            prepared, preprocess_ms = self._prepare(data)
+            image_url = prepared.data_url()
+            image_info = _image_info(prepared)
+        outcome.bytes_received = image_info["bytes_received"]
+        outcome.bytes_upstream = image_info["bytes_upstream"]
+        self.metrics.image_bytes.labels(direction="received").inc(outcome.bytes_received)
+        messages = build_messages(req.task, req.language, req.format, image_url, req.prompt)
+        completion: Completion | None = None
+        usage_total: dict[str, int] = {}
+        upstream_ms = 0.0
+        structured: dict[str, Any] | None = None
+        markdown = ""
+        for turn in range(self.settings.json_repair_retries + 1 if req.format == "json" else 1):
+            self.metrics.image_bytes.labels(direction="upstream").inc(outcome.bytes_upstream)
+            try:
+                for item in self.upstream.stream(messages, client_streams=req.stream and turn == 0):
+                    if isinstance(item, Completion):
+                        completion = item
+                    else:
+                        yield item
+            except UpstreamError as err:
+                raise ApiError(
+                    err.status, err.code, err.message, details={"attempts": err.attempts}, headers=err.headers
+                ) from None
+            assert completion is not None
+            outcome.model = completion.model
+            upstream_ms += completion.upstream_ms
+            for k, v in completion.usage.items():
+                usage_total[k] = usage_total.get(k, 0) + v
+                self.metrics.tokens.labels(model=completion.model, kind=k.removesuffix("_tokens")).inc(v)
+            if req.format != "json":
+                markdown = completion.text
+                break
+            try:
+                structured, own_markdown = answers.parse_structured(completion.text)
+                markdown = own_markdown or answers.render_markdown(structured)
+                break
+            except answers.StructuredError as err:
+                problem = str(err)
+                messages = messages + repair_message(completion.text, problem)
+        else:
+            raise ApiError(
+                502,
+                "invalid_model_output",
+                f"the model's answer did not fit the structured schema after retries: {problem}",
+            )
+        outcome.usage = usage_total
+        assert completion is not None
+        markdown = answers.normalize_math(markdown)
+        result = self._answer(
+            req,
+            completion.model,
+            "openai",
+            markdown,
+            structured,
+            usage_total,
+            image_info,
+            started,
+            preprocess_ms,
+            upstream_ms,
+        )
+        if completion.finish_reason == "length":
+            result["notes"] = [f"the answer was cut at VISION_MAX_TOKENS ({self.settings.max_tokens} tokens)"]
+        return result
+
+    def _ocr(
+        self, req: AnalyzeRequest, data: bytes, outcome: Outcome, started: float
+    ) -> Generator[str, None, dict[str, Any]]:
+        t0 = time.perf_counter()
+        try:
+            with self.decoding:
+                picture = for_ocr(data, self.settings.max_input_pixels)
+        except ImageError as err:
+            raise ApiError(err.status, err.code, err.message) from None
+        preprocess_ms = _ms(t0)
+        self.metrics.preprocess_latency.observe(preprocess_ms / 1000)
+        outcome.bytes_received = len(data)
+        outcome.model = OCR_MODEL
+        self.metrics.image_bytes.labels(direction="received").inc(len(data))
+        t1 = time.perf_counter()
+        try:
+            _text, lines = self.ocr.read(picture)
+        except Exception as err:
+            raise ApiError(503, "ocr_unavailable", f"the offline OCR engine failed: {type(err).__name__}") from None
+        ocr_ms = _ms(t1)
+        markdown = "\n\n".join(lines)
+        if req.stream and markdown:
+            yield markdown
+        structured: dict[str, Any] | None = None
+        if req.format == "json":
+            structured = {
+                "problems": [
+                    {"statement": line, "latex": [], "steps": [], "answer": None, "verdict": "unchecked"}
+                    for line in lines
+                ]
+            }
+        info = {
+            "width": picture.size[0],
+            "height": picture.size[1],
+            "format": None,
+            "bytes_received": len(data),
+            "bytes_upstream": 0,
+        }
+        result = self._answer(req, OCR_MODEL, "ocr", markdown, structured, {}, info, started, preprocess_ms, ocr_ms)
+        if req.task not in ("transcribe", "describe") or req.prompt:
+            result["notes"] = [
+                f"the offline OCR backend only transcribes text; task {req.task!r} and prompts "
+                "need a vision model (set DASHSCOPE_API_KEY)"
+            ]
+        return result
+
+    def _answer(
+        self,
+        req: AnalyzeRequest,
+        model: str,
+        backend: str,
+        markdown: str,
+        structured: dict[str, Any] | None,
+        usage: dict[str, int],
+        image: dict[str, Any],
+        started: float,
+        preprocess_ms: float,
+        upstream_ms: float,
+    ) -> dict[str, Any]:
+        return {
+            "id": _new_id(),
+            "object": "vision.analysis",
+            "created": int(time.time()),
+            "model": model,
+            "backend": backend,
+            "task": req.task,
+            "language": req.language,
+            "format": req.format,
+            "markdown": markdown,
+            "latex": answers.extract_latex(markdown),
+            "structured": structured,
+            "usage": {
+                "prompt_tokens": usage.get("prompt_tokens", 0),
+                "completion_tokens": usage.get("completion_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+            "timings": {
+                "preprocess_ms": round(preprocess_ms, 1),
+                "upstream_ms": round(upstream_ms, 1),
+                "total_ms": _ms(started),
+            },
+            "cached": False,
+            "image": image,
+        }
+
+
+def _image_info(p: Prepared) -> dict[str, Any]:
+    return {
+        "width": p.width,
+        "height": p.height,
+        "format": p.source_format,
+        "source_width": p.source_width,
+        "source_height": p.source_height,
+        "bytes_received": p.bytes_received,
+        "bytes_upstream": p.bytes_sent,
+    }
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+def _new_id() -> str:
+    return "vis_" + uuid.uuid4().hex[:24]

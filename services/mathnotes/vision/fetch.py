@@ -1,0 +1,217 @@
+"""SSRF-safe download of an image URL.
+
+The host name is resolved once here and every address it resolves to must be a
+public one (:func:`check_address`); the connection is then pinned to that address
+(the TLS name and ``Host`` header stay the original host), so a second DNS answer
+cannot swap in an internal address. Redirects are followed by hand, each target
+checked the same way. The body is capped in size and the whole fetch in time, and
+the first bytes must be those of an image we read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+
+from .images import sniff
+
+__all__ = ["FetchError", "check_address", "fetch_image"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+# Addresses that are never fetched, whatever ``is_global`` says.
+_DENIED = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # CGNAT, incl. Alibaba Cloud metadata 100.100.100.200
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, incl. 169.254.169.254 metadata
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+]
+
+
+class FetchError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in ipaddress.ip_network("64:ff9b::/96") or ip in ipaddress.ip_network("::/96"):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def check_address(address: str, allow: Sequence[Network] = ()) -> IPAddress:
+    """The parsed address if it may be fetched; FetchError ``blocked_address`` if not."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if any(ip in net for net in allow if net.version == ip.version):
+        return ip
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None:
+        if any(v4 in net for net in allow if net.version == 4):
+            return ip
+        candidates.append(v4)
+    for candidate in candidates:
+        denied = any(candidate in net for net in _DENIED if net.version == candidate.version)
+        if denied or not candidate.is_global:
+            raise FetchError("blocked_address", "image URL points to a private, loopback or metadata address")
+    return ip
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise FetchError("image_url_unresolvable", f"cannot resolve the image URL's host {host!r}") from None
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+def _target(url: str, allow: Sequence[Network], resolve: Resolver) -> _Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise FetchError("invalid_image_url", "the image URL is malformed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError("invalid_image_url", "image URLs must be http:// or https:// with a host")
+    addresses = resolve(parts.hostname, port)
+    if not addresses:
+        raise FetchError("image_url_unresolvable", f"cannot resolve the image URL's host {parts.hostname!r}")
+    for address in addresses:  # every answer must be public, so DNS cannot mix in an internal one
+        check_address(address, allow)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return _Target(parts.scheme, parts.hostname, port, path, addresses[0])
+
+
+def _pool(target: _Target, timeout: urllib3.Timeout, ca_file: str | None) -> urllib3.HTTPConnectionPool:
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs=ssl.CERT_REQUIRED,
+            ssl_context=ssl.create_default_context(cafile=ca_file),
+        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False, maxsize=1)
+
+
+def fetch_image(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_s: float,
+    max_redirects: int = 3,
+    allow: Sequence[Network] = (),
+    resolve: Resolver = system_resolver,
+    ca_file: str | None = None,
+) -> bytes:
+    """The bytes of the image at ``url``, fetched SSRF-safe; FetchError otherwise.
+
+    ``ca_file`` replaces the system's trusted CAs (tests use their own).
+    """
+    deadline = time.monotonic() + timeout_s
+    for _hop in range(max_redirects + 1):
+        target = _target(url, allow, resolve)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError("image_url_timeout", "fetching the image URL took too long")
+        default_port = 443 if target.scheme == "https" else 80
+        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        if ":" in target.host and not host_header.startswith("["):
+            host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
+        pool = _pool(target, urllib3.Timeout(connect=min(remaining, 10.0), read=remaining), ca_file)
+        try:
+            response = pool.urlopen(
+                "GET",
+                target.path,
+                headers={"Host": host_header, "User-Agent": "mathnotes-vision/1", "Accept": "image/*"},
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            raise FetchError("image_url_timeout", "fetching the image URL took too long") from None
+        except urllib3.exceptions.HTTPError as err:
+            reason = "TLS verification failed" if "SSL" in type(err).__name__ or "ssl" in str(err) else "unreachable"
+            raise FetchError("image_url_unreachable", f"the image URL is {reason}") from None
+        try:
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                if not location:
+                    raise FetchError("image_url_failed", "the image URL redirected without a Location")
+                url = urljoin(url, location)
+                continue
+            if response.status != 200:
+                raise FetchError("image_url_failed", f"the image URL answered HTTP {response.status}")
+            return _read(response, max_bytes, deadline)
+        finally:
+            response.release_conn()
+            pool.close()
+    raise FetchError("image_url_failed", f"the image URL redirected more than {max_redirects} times")
+
+
+def _read(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError("image_url_too_large", f"the image at the URL is larger than {max_bytes} bytes", 413)
+    body = bytearray()
+    try:
+        for chunk in response.stream(65536):
+            body += chunk
+            if len(body) > max_bytes:
+                raise FetchError("image_url_too_large", f"the image at the URL is larger than {max_bytes} bytes", 413)
+            if len(body) >= 16 and len(body) - len(chunk) < 16 and sniff(bytes(body[:16])) is None:
+                raise FetchError("image_url_not_image", "the URL does not serve a JPEG, PNG, WebP, HEIC or GIF image")
+            if time.monotonic() > deadline:
+                raise FetchError("image_url_timeout", "fetching the image URL took too long")
+    except urllib3.exceptions.TimeoutError:
+        raise FetchError("image_url_timeout", "fetching the image URL took too long") from None
+    except urllib3.exceptions.HTTPError:
+        raise FetchError("image_url_unreachable", "the image URL's connection broke") from None
+    if len(body) < 16 and sniff(bytes(body)) is None:
+        raise FetchError("image_url_not_image", "the URL does not serve a JPEG, PNG, WebP, HEIC or GIF image")
+    return bytes(body)

@@ -1,0 +1,136 @@
+"""Fixtures for the ingest tests: a database per test, our service as a subprocess, MQTT helpers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
+
+from ..conftest import RunService
+
+_counter = itertools.count()
+
+
+@dataclass
+class Ingest:
+    proc: ServiceProcess
+    db: str
+    env: dict[str, str]
+    influx: InfluxDB1
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    def count(self, measurement: str, where: str = "") -> int:
+        q = f'SELECT count(*) FROM "{measurement}"' + (f" WHERE {where}" if where else "")
+        rows = self.influx.values(q, self.db)
+        return int(max(v for v in rows[0][1:] if v is not None)) if rows else 0
+
+    def wait_count(self, measurement: str, expected: int, timeout: float = 30, where: str = "") -> int:
+        wait_until(lambda: self.count(measurement, where) >= expected, timeout, 0.2)
+        return self.count(measurement, where)
+
+
+StartIngest = Callable[..., Ingest]
+
+
+@pytest.fixture
+def start_ingest(run_service: RunService, mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path) -> StartIngest:
+    def start(
+        extra: dict[str, str] | None = None,
+        db: str | None = None,
+        broker: Mosquitto | None = None,
+        influx: InfluxDB1 | None = None,
+        wait_connected: bool = True,
+    ) -> Ingest:
+        server = influx or influxdb
+        db = db or f"t{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        server.create_database(db)
+        env = {
+            "MQTT_URL": (broker or mosquitto).url,
+            "INFLUX_URL": server.url,
+            "INFLUX_API": "v1",
+            "INFLUX_BUCKET": db,
+            "INGEST_SPOOL_DIR": str(tmp_path / f"spool-{db}"),
+            "INGEST_CLIENT_ID": f"ingest-{db}",
+            "INGEST_TOPICS": f"telemetry/{db}/#",
+            "INGEST_FLUSH_MS": "200",
+            "INGEST_STATS_INTERVAL_S": "0",
+            "INGEST_SPOOL_AFTER_S": "1",
+            "SITE": db,
+            **(extra or {}),
+        }
+        proc = run_service("mathnotes-ingest", env)
+        if wait_connected:
+            assert wait_until(lambda: "connected to" in proc.log_text(), 20)
+        return Ingest(proc, db, env, server)
+
+    return start
+
+
+class Collector:
+    """Subscribes to a filter and keeps every message (topic, payload)."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"collector-{uuid.uuid4().hex[:8]}")
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        assert subscribed.wait(5)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def json(self) -> list[tuple[str, dict[str, object]]]:
+        with self.lock:
+            return [(t, json.loads(p)) for t, p in self.messages]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def collect(mosquitto: Mosquitto) -> Iterator[Callable[[str], Collector]]:
+    made: list[Collector] = []
+
+    def make(topic: str) -> Collector:
+        made.append(Collector(mosquitto, topic))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def publish(broker: Mosquitto, messages: Sequence[tuple[str, bytes | str]], qos: int = 1) -> None:
+    """Publish and wait until the broker acknowledged every message."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    infos = [client.publish(t, p, qos=qos) for t, p in messages]
+    for info in infos:
+        info.wait_for_publish(30)
+    client.loop_stop()
+    client.disconnect()
+
+
+__all__ = ["Collector", "Ingest", "StartIngest", "field", "publish"]

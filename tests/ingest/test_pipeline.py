@@ -1,0 +1,159 @@
+"""The write pipeline's failure handling, against a scripted InfluxDB writer and a real disk spool.
+
+Real InfluxDB 1.6 cannot be told to answer 429, 413 or 503 on demand, so these answers come
+from a small scripted ``Writer`` (the pipeline's one I/O seam); the end-to-end and fault tests
+cover the same pipeline against the real servers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mathnotes.ingest import influx
+from mathnotes.ingest.metrics import IngestMetrics
+from mathnotes.ingest.pipeline import DeadLetter, Item, Pipeline
+from mathnotes.ingest.spool import Spool
+from mathnotes.testing.servers import wait_until
+
+
+class ScriptedWriter:
+    """Accepts lines unless ``answer(lines)`` raises; records every accepted write in order."""
+
+    def __init__(self, answer: Callable[[list[str]], None] = lambda _lines: None) -> None:
+        self.answer = answer
+        self.written: list[str] = []
+        self.calls: list[tuple[float, int]] = []
+
+    def write(self, lines: list[str]) -> None:
+        self.calls.append((time.monotonic(), len(lines)))
+        self.answer(lines)
+        self.written.extend(lines)
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, writer: ScriptedWriter, spool_bytes: int = 10**8, **kw: float) -> None:
+        self.dead: list[DeadLetter] = []
+        self.acked: list[str] = []
+        self.metrics = IngestMetrics()
+        self.spool = Spool(tmp_path / "spool", spool_bytes)
+        self.pipeline = Pipeline(
+            writer, self.spool, self.metrics, self.dead.append, batch_size=kw.pop("batch_size", 5000), **kw
+        )
+        self.pipeline.start()
+
+    def submit(self, lines: list[str], topic: str = "t") -> Item:
+        item = Item(lines=lines, topic=topic, done=threading.Event())
+        item.ack = lambda: self.acked.append(topic)
+        self.pipeline.submit(item)
+        return item
+
+
+def lines(n: int, start: int = 0) -> list[str]:
+    return [f"m v={float(i)} {i}" for i in range(start, start + n)]
+
+
+def test_retry_after_is_honoured_then_the_batch_lands(tmp_path: Path) -> None:
+    answers = iter([influx.Retryable("429", 429, retry_after=0.4), influx.Retryable("503", 503, retry_after=None)])
+
+    def answer(_lines: list[str]) -> None:
+        err = next(answers, None)
+        if err is not None:
+            raise err
+
+    writer = ScriptedWriter(answer)
+    h = Harness(tmp_path, writer, spool_after=30)
+    item = h.submit(lines(5))
+    assert item.done is not None and item.done.wait(20)
+    assert item.outcome == "written" and writer.written == lines(5)
+    assert writer.calls[1][0] - writer.calls[0][0] >= 0.4  # waited at least what Retry-After asked
+    assert h.metrics.retries._value.get() == 2
+    h.pipeline.stop()
+
+
+def test_413_splits_the_batch_until_it_fits(tmp_path: Path) -> None:
+    def answer(chunk: list[str]) -> None:
+        if len(chunk) > 3:
+            raise influx.TooLarge("413", 413)
+
+    writer = ScriptedWriter(answer)
+    h = Harness(tmp_path, writer)
+    items = [h.submit(lines(1, i), topic=f"t{i}") for i in range(10)]
+    for item in items:
+        assert item.done is not None and item.done.wait(20)
+    assert sorted(writer.written) == sorted(lines(10)) and not h.dead
+    assert max(n for _, n in writer.calls if n <= 3) <= 3
+    h.pipeline.stop()
+
+
+def test_a_rejected_line_goes_to_the_dlq_alone(tmp_path: Path) -> None:
+    def answer(chunk: list[str]) -> None:
+        if any("bad" in line for line in chunk):
+            raise influx.Rejected('400: field type conflict: input field "v" is type string', 400)
+
+    writer = ScriptedWriter(answer)
+    h = Harness(tmp_path, writer)
+    batch = [*lines(6), 'm v="bad" 99', *lines(5, 6)]
+    items = [h.submit([line], topic=f"dev/{i}") for i, line in enumerate(batch)]
+    for item in items:
+        assert item.done is not None and item.done.wait(20)
+    assert writer.written == lines(11)
+    assert [(d.reason, d.topic, d.payload) for d in h.dead] == [("influx_rejected", "dev/6", b'm v="bad" 99')]
+    assert "conflict" in h.dead[0].detail
+    assert len(h.acked) == 12  # every message, the rejected one too, is acknowledged
+    h.pipeline.stop()
+
+
+def test_unavailable_influx_spools_then_replays_in_order(tmp_path: Path) -> None:
+    down = threading.Event()
+    down.set()
+
+    def answer(_chunk: list[str]) -> None:
+        if down.is_set():
+            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
+
+    writer = ScriptedWriter(answer)
+    h = Harness(tmp_path, writer, spool_after=0.2, max_backoff=0.2, idle_flush=0.01)
+    first = [h.submit(lines(3, i * 3), topic=f"a{i}") for i in range(4)]
+    for item in first:
+        assert item.done is not None and item.done.wait(20)
+    assert {i.outcome for i in first} == {"spooled"} and len(h.acked) == 4
+    assert h.spool.depth >= 1 and h.metrics.spool_bytes._value.get() > 0
+    later = h.submit(lines(3, 12), topic="later")  # spooled too: the spool is not empty, order is kept
+    assert later.done is not None and later.done.wait(20) and later.outcome == "spooled"
+    down.clear()
+    assert wait_until(lambda: h.spool.depth == 0, 30)
+    assert writer.written == lines(15)
+    h.pipeline.stop()
+
+
+def test_the_spool_is_bounded_drops_oldest_and_survives_a_restart(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s", max_bytes=2000)
+    dropped_lines = 0
+    for batch in range(40):
+        dropped_lines += spool.append([f'm,batch={batch} v={i}.5,w="x{batch * 1000 + i}" {i}' for i in range(20)])[1]
+    assert dropped_lines > 0 and spool.bytes <= 2000 + 1000
+    reopened = Spool(tmp_path / "s", max_bytes=2000)
+    assert reopened.depth == spool.depth
+    kept = []
+    while (batch_lines := reopened.peek()) is not None:
+        kept.append(int(batch_lines[0].split("batch=")[1].split(" ")[0]))
+        reopened.pop()
+    assert kept == sorted(kept) and kept[-1] == 39 and dropped_lines == (40 - len(kept)) * 20
+
+
+def test_stop_flushes_everything_queued(tmp_path: Path) -> None:
+    writer = ScriptedWriter()
+    h = Harness(tmp_path, writer, flush_interval=30, idle_flush=30)
+    for i in range(20):
+        h.submit(lines(1, i))
+    h.pipeline.stop()
+    assert writer.written == lines(20) and len(h.acked) == 20

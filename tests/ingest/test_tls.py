@@ -1,0 +1,94 @@
+"""``mqtts://``: the service verifies the broker's certificate (INGEST_MQTT_CA_FILE) and consumes over TLS."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from mathnotes.testing.servers import Mosquitto, wait_until
+
+from .conftest import StartIngest
+
+
+def make_certs(d: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for 127.0.0.1 signed by it."""
+    ca_key, ca, key, csr, cert = (d / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mathnotes test CA",
+    )
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    ext = d / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    for path in (key, cert, ca):
+        path.chmod(0o644)
+    return ca, cert, key
+
+
+def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tmp_path: Path) -> None:
+    ca, cert, key = make_certs(tmp_path)
+    broker = Mosquitto(tmp_path / "tls-broker", extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    try:
+        url = f"mqtts://127.0.0.1:{broker.port}"
+        ing = start_ingest({"MQTT_URL": url, "INGEST_MQTT_CA_FILE": str(ca)}, broker=broker)
+        assert "mqtts://127.0.0.1" in ing.proc.log_text()
+        device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-{uuid.uuid4().hex[:6]}")
+        device.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
+        device.connect(broker.host, broker.port)
+        device.loop_start()
+        device.publish(f"telemetry/{ing.db}/dev/temp", "21.5", qos=1).wait_for_publish(10)
+        device.loop_stop()
+        device.disconnect()
+        assert ing.wait_count("temp", 1) == 1
+    finally:
+        broker.stop()
+
+
+def test_mqtts_refuses_a_broker_it_cannot_verify(start_ingest: StartIngest, tmp_path: Path) -> None:
+    ca, cert, key = make_certs(tmp_path)
+    broker = Mosquitto(tmp_path / "tls-broker", extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    try:
+        # no INGEST_MQTT_CA_FILE: the system CAs do not know this broker's CA
+        ing = start_ingest({"MQTT_URL": f"mqtts://127.0.0.1:{broker.port}"}, broker=broker, wait_connected=False)
+        assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in ing.proc.log_text(), 20)
+        assert "connected to" not in ing.proc.log_text()
+    finally:
+        broker.stop()

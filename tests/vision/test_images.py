@@ -1,0 +1,192 @@
+"""Image maths on real images drawn with Pillow: formats, EXIF orientation, downscaling, guards."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from mathnotes.vision.images import ImageError, decode_base64, fit_within, prepare, sniff
+
+from .conftest import b64, data_url, encode, render_text
+
+LIMITS = {"max_pixels": 2_621_440, "max_input_pixels": 50_000_000}
+
+
+def phone_photo(width: int = 4032, height: int = 3024) -> bytes:
+    """A 12 MP 'photo' of a note: paper texture noise, shading and handwriting-sized text, saved as phones do."""
+    rng = random.Random(7)
+    noise = Image.effect_noise((width // 4, height // 4), 40).resize((width, height))
+    page = Image.merge("RGB", [noise.point(lambda v, k=k: min(255, 150 + v // 3 + k)) for k in (20, 15, 0)])
+    draw = ImageDraw.Draw(page)
+    for row in range(40):
+        y = 120 + row * 70
+        x = 150
+        while x < width - 300:
+            w = rng.randint(20, 120)
+            draw.line([(x, y + rng.randint(-8, 8)), (x + w, y + rng.randint(-8, 8))], fill=(30, 30, 60), width=5)
+            x += w + rng.randint(10, 40)
+    return encode(page, "JPEG", quality=93)
+
+
+def test_sniff_names_every_accepted_format() -> None:
+    img = render_text(["a"], (60, 40))
+    assert sniff(encode(img, "JPEG")) == "jpeg"
+    assert sniff(encode(img, "PNG")) == "png"
+    assert sniff(encode(img, "WEBP")) == "webp"
+    assert sniff(encode(img, "GIF")) == "gif"
+    assert sniff(encode(img, "HEIF")) == "heic"
+    assert sniff(b"%PDF-1.7 hello") is None
+    assert sniff(b"") is None
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF", "GIF"])
+def test_every_format_decodes_to_an_upright_image(fmt: str) -> None:
+    src = render_text(["$x+1$"], (320, 200))
+    out = prepare(encode(src, fmt), **LIMITS)
+    assert (out.width, out.height) == (320, 200)
+    assert out.mime in {"image/jpeg", "image/png"}
+    back = Image.open(io.BytesIO(out.data))
+    assert back.size == (320, 200)
+    assert out.source_format == {"HEIF": "heic"}.get(fmt, fmt.lower())
+
+
+def test_gif_uses_the_first_frame() -> None:
+    frames = [Image.new("RGB", (40, 40), "red"), Image.new("RGB", (40, 40), "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = prepare(buf.getvalue(), **LIMITS)
+    r, _g, b = Image.open(io.BytesIO(out.data)).convert("RGB").getpixel((20, 20))  # type: ignore[misc]
+    assert r > 200 and b < 50
+
+
+def _exif_oriented(orientation: int, fmt: str = "JPEG") -> bytes:
+    """Stored 200x100: left half black, right half white; EXIF says how to turn it for display."""
+    img = Image.new("RGB", (200, 100), "white")
+    ImageDraw.Draw(img).rectangle([0, 0, 99, 99], fill="black")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x8825] = {1: "N"}  # a GPS block, which must not travel upstream
+    return encode(img, fmt, exif=exif.tobytes(), quality=95)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF", "WEBP"])
+def test_exif_orientation_is_applied_and_metadata_stripped(fmt: str) -> None:
+    data = _exif_oriented(6, fmt)  # rotate 90° clockwise to display
+    out = prepare(data, **LIMITS)
+    assert (out.width, out.height) == (100, 200)
+    assert (out.source_width, out.source_height) == (100, 200)
+    shown = Image.open(io.BytesIO(out.data)).convert("L")
+    assert shown.getpixel((50, 20)) < 60  # the stored left (black) half is now on top
+    assert shown.getpixel((50, 180)) > 200
+    assert not shown.getexif()
+
+
+def test_exif_orientation_survives_downscaling() -> None:
+    img = Image.new("RGB", (3000, 1000), "white")
+    ImageDraw.Draw(img).rectangle([0, 0, 1499, 999], fill="black")
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90° counter-clockwise to display
+    out = prepare(encode(img, "JPEG", exif=exif.tobytes()), max_pixels=300_000, max_input_pixels=10**8)
+    assert out.height > out.width
+    assert out.width * out.height <= 300_000
+    shown = Image.open(io.BytesIO(out.data)).convert("L")
+    assert shown.getpixel((out.width // 2, out.height - 10)) < 60  # stored left half ends at the bottom
+
+
+def test_twelve_megapixel_photo_sends_at_most_a_fifth_of_its_bytes() -> None:
+    data = phone_photo()
+    out = prepare(data, **LIMITS)
+    assert (out.source_width, out.source_height) == (4032, 3024)
+    assert out.width * out.height <= LIMITS["max_pixels"]
+    assert abs(out.width / out.height - 4032 / 3024) < 0.01
+    assert out.bytes_sent * 5 <= out.bytes_received, (out.bytes_sent, out.bytes_received)
+
+
+def test_transparent_png_is_flattened_on_white() -> None:
+    img = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    out = prepare(encode(img, "PNG"), **LIMITS)
+    assert Image.open(io.BytesIO(out.data)).convert("L").getpixel((25, 25)) > 250
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("size", [(60_000, 60_000), (20_000, 3_000)])
+def test_decompression_bomb_is_refused_before_decoding(size: tuple[int, int]) -> None:
+    with pytest.raises(ImageError) as err:
+        prepare(_png_header_only(*size), **LIMITS)
+    assert err.value.code == "image_too_large" and err.value.status == 400
+
+
+def test_huge_real_image_over_the_limit_is_refused() -> None:
+    big = encode(Image.new("L", (8000, 7000), 255), "PNG")  # 56 MP of white: a small file
+    with pytest.raises(ImageError) as err:
+        prepare(big, **LIMITS)
+    assert err.value.code == "image_too_large"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_truncated_files_are_named_truncated_or_corrupt(fmt: str) -> None:
+    data = encode(render_text(["truncated"], (400, 300)), fmt)
+    with pytest.raises(ImageError) as err:
+        prepare(data[: len(data) // 2], **LIMITS)
+    assert err.value.code in {"truncated_image", "corrupt_image"}
+    assert err.value.status == 400
+    if fmt in ("JPEG", "PNG"):
+        assert err.value.code == "truncated_image"
+
+
+def test_corrupt_unknown_and_empty_images_have_precise_codes() -> None:
+    cases = {
+        b"\xff\xd8\xff" + bytes(range(256)) * 4: ("corrupt_image", 400),
+        b"<html>not an image</html>": ("unsupported_image_format", 415),
+        b"%PDF-1.4\n": ("unsupported_image_format", 415),
+        b"": ("empty_image", 400),
+    }
+    for data, (code, status) in cases.items():
+        with pytest.raises(ImageError) as err:
+            prepare(data, **LIMITS)
+        assert (err.value.code, err.value.status) == (code, status), data[:20]
+
+
+def test_base64_in_every_spelling() -> None:
+    raw = bytes(range(200))
+    text = b64(raw)
+    assert decode_base64(text) == raw
+    assert decode_base64(data_url(raw)) == raw
+    assert decode_base64(text.rstrip("=")) == raw
+    assert decode_base64(text.replace("+", "-").replace("/", "_")) == raw
+    assert decode_base64("\n".join(text[i : i + 76] for i in range(0, len(text), 76))) == raw
+    assert decode_base64("data:image/png;name=a.png;base64," + text) == raw
+    for bad, code in [("not base64 at all!", "invalid_base64"), ("data:image/png,rawtext", "invalid_data_url")]:
+        with pytest.raises(ImageError) as err:
+            decode_base64(bad)
+        assert err.value.code == code
+    with pytest.raises(ImageError) as err:
+        decode_base64("   ")
+    assert err.value.code == "empty_image"
+
+
+@given(st.integers(1, 20_000), st.integers(1, 20_000), st.integers(10_000, 20_000_000))
+def test_fit_within_keeps_the_aspect_and_the_budget(width: int, height: int, budget: int) -> None:
+    w, h = fit_within(width, height, budget)
+    assert w >= 1 and h >= 1
+    if width * height <= budget:
+        assert (w, h) == (width, height)
+    else:
+        assert w * h <= budget
+        assert w <= width and h <= height
+        if min(w, h) > 50:
+            assert abs(w / h - width / height) / (width / height) < 0.05
