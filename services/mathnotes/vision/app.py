@@ -193,7 +193,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
             run.close()
             finish(status, outcome, started)
 
-    app.register_blueprint(page_blueprint)  # the phone page at / and its /static files
+    app.register_blueprint(page_blueprint)  # the phone page at / and its /assets files
     return app
 
 

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS windows (client TEXT PRIMARY KEY, ends REAL NOT NULL,
 
 class SqliteStore:
     def __init__(self, folder: str) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)  # a missing folder must not silently disable limits
         self.path = Path(folder) / "vision-state.sqlite3"
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None

@@ -13,7 +13,7 @@ const EN = {
   task_check: "Check my work",
   task_explain: "Explain",
   language: "Answer language",
-  lang_auto: "Same as the notes",
+  lang_auto: "Same as notes",
   lang_zh: "Chinese",
   lang_en: "English",
   analyze: "Analyze",

@@ -56,6 +56,10 @@ async function useImage(file) {
   ui.submit.disabled = false;
 }
 
+ui.preview.addEventListener("error", () => {
+  ui.preview.hidden = true; // a format this browser cannot show (HEIC in Chrome): the server still reads it
+});
+
 for (const input of [ui.camera, ui.file]) {
   input.addEventListener("change", () => {
     useImage(input.files?.[0]);
@@ -158,7 +162,7 @@ async function run() {
   ui.copyMd.disabled = ui.copyLatex.disabled = true;
   setBusy(true);
   setStatus(t("sending"));
-  if (narrow()) ui.output.scrollIntoView({ block: "start", behavior: "smooth" }); // watch it stream in
+  if (narrow()) ui.output.scrollIntoView({ block: "start" }); // watch it stream in
   state.controller = new AbortController();
   const image = state.image;
   const task = ui.task.value;
