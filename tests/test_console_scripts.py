@@ -29,7 +29,11 @@ def test_serves_health_logs_requests_and_exits_zero_on_sigterm(
     assert missing.json()["error"]["request_id"] == missing.headers["X-Request-ID"]
 
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    try:
+        code = proc.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{script} still running 30 s after SIGTERM; its log:\n{proc.log_text()[-4000:]}")
+    assert code == 0, proc.log_text()[-4000:]
     lines = [json.loads(line) for line in proc.log_text().splitlines() if line.startswith("{")]
     logged = [e for e in lines if e.get("logger") == "mathnotes.http" and e.get("request_id") == "smoke-1"]
     assert len(logged) == 1

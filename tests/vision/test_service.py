@@ -112,3 +112,25 @@ def test_workers_share_cache_limits_and_metrics(run_service: RunService, model: 
         assert 'vision_requests_total{model="qwen3-vl-plus",status="200",task="transcribe"} 4.0' in metrics
         assert "vision_rate_limited_total 4.0" in metrics
     assert proc.stop() == 0
+
+
+def test_a_stop_signal_landing_while_a_worker_boots_is_kept() -> None:
+    """gunicorn's child runs the master's copied handler until its own are set: that SIGTERM must not be lost."""
+    from types import SimpleNamespace
+
+    from mathnotes.vision.serving import _post_fork
+
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    pending.put(signal.SIGCHLD)
+    pending.put(signal.SIGTERM)  # arrived after fork, queued by the copied master handler
+    worker = SimpleNamespace(alive=True)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        _post_fork(SimpleNamespace(SIG_QUEUE=pending), worker)
+        assert worker.alive is False
+        worker.alive = True
+        signal.raise_signal(signal.SIGTERM)  # and one arriving before gunicorn's own handlers
+        assert worker.alive is False
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import signal
+from types import FrameType
 from typing import Any
 
 from flask import Flask
@@ -41,6 +44,34 @@ def _worker_exit(_server: Any, worker: Any) -> None:
     state = app.extensions.get("vision") if isinstance(app, Flask) else None
     if isinstance(state, VisionState):
         state.close()
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    """Keep a stop signal that lands while a worker boots.
+
+    Until the worker installs its own handlers it runs the master's copied
+    handler, which only queues the signal in the child's copy of the master's
+    queue, so a SIGTERM sent just after start was lost and the worker ran on
+    until the graceful timeout killed it. Here the child looks at that queue
+    and listens itself until gunicorn's handlers take over.
+    """
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        worker.alive = False
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _stop)
+    pending = getattr(server, "SIG_QUEUE", None)
+    while pending is not None:
+        try:
+            sig = pending.get_nowait()
+        except queue.Empty:
+            break
+        if sig in _STOP_SIGNALS:
+            worker.alive = False
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
@@ -88,6 +119,7 @@ def gunicorn_options(settings: VisionSettings) -> dict[str, Any]:
         "logger_class": _RootLogger,
         "proc_name": "mathnotes-vision",
         "control_socket_disable": True,
+        "post_fork": _post_fork,
         "worker_exit": _worker_exit,
         "child_exit": _child_exit,
         "worker_tmp_dir": "/dev/shm",  # noqa: S108 (heartbeat files in RAM, not on a slow disk)
