@@ -21,6 +21,7 @@ Prints one JSON object:
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import statistics
 import tempfile
@@ -71,8 +72,23 @@ def publish(broker: Mosquitto, topic: str, count: int, rate: float = 0.0, start_
     return sent
 
 
+def file_size(path: Path) -> int:
+    """Size of a spool file, 0 if it was replayed and removed meanwhile."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def reconnected(proc: ServiceProcess, connects_before: int) -> bool:
     return proc.log_text().count("connected to") > connects_before
+
+
+def connected_at(proc: ServiceProcess) -> float:
+    """Wall-clock time of the process's latest broker connection, from its JSON log (ms resolution)."""
+    line = [entry for entry in proc.log_text().splitlines() if '"connected to' in entry][-1]
+    stamp = json.loads(line)["ts"]
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:-1])
 
 
 class RawSubscriber:
@@ -177,6 +193,9 @@ class Bench:
         rows = self.influx.values(f'SELECT count(seq) FROM "{measurement}"', db)
         return int(rows[0][1]) if rows else 0
 
+    def has_at_least(self, db: str, n: int) -> bool:
+        return self.count(db) >= n
+
     def close(self) -> None:
         for proc in self.procs:
             proc.stop()
@@ -187,14 +206,27 @@ class Bench:
     # --- phases ----------------------------------------------------------------------------
 
     def drain(
-        self, inflight: int, backlog: int, naive_backlog: int, raw: bool, protocol: str = "3.1.1"
+        self,
+        inflight: int,
+        backlog: int,
+        naive_backlog: int,
+        raw: bool,
+        protocol: str = "3.1.1",
+        rounds: int = 3,
     ) -> dict[str, Any]:
+        """Alternate raw and ingest drains of the same backlog ``rounds`` times; medians resist a busy machine."""
         broker = self.broker(inflight)
         db = f"drain{inflight}_{protocol.replace('.', '')}"
         self.influx.create_database(db)
         topic = f"bench/{db}/dev/m"
-        out: dict[str, Any] = {"broker_max_inflight_messages": inflight, "mqtt": protocol, "messages": backlog}
-        sub = RawSubscriber(broker, topic, backlog) if raw else None
+        per_round = backlog // rounds
+        out: dict[str, Any] = {
+            "broker_max_inflight_messages": inflight,
+            "mqtt": protocol,
+            "messages": per_round * rounds,
+            "rounds": rounds,
+        }
+        sub = RawSubscriber(broker, topic, per_round) if raw else None
         naive = NaiveSubscriber(broker, topic, naive_backlog, self.influx, db) if naive_backlog else None
         for s in (sub, naive):
             if s:
@@ -202,24 +234,31 @@ class Bench:
                 s.disconnect()
         proc = self.ingest(broker, db, f"bench-{db}", f"ingest-{db}", protocol)
         proc.stop()
-        publish(broker, topic, backlog)
+        raw_rates, ingest_rates = [], []
+        for r in range(rounds):
+            publish(broker, topic, per_round, start_seq=r * per_round)
+            if sub:
+                sub.count = 0
+                sub.done.clear()
+                started = time.perf_counter()
+                sub.connect()
+                sub.done.wait(600)
+                raw_rates.append(per_round / (time.perf_counter() - max(started, sub.connected_at)))
+                sub.disconnect()
+            before = proc.log_text().count("connected to")
+            proc.start()
+            wait_until(partial(reconnected, proc, before), 20, 0.005)
+            wait_until(partial(self.has_at_least, db, per_round * (r + 1)), 600, 0.05)
+            ingest_rates.append(per_round / (time.time() - connected_at(proc)))  # draining starts at connect
+            proc.stop()
+        out["ingest_msgs_per_s"] = round(statistics.median(ingest_rates))
+        out["ingest_rounds"] = [round(x) for x in ingest_rates]
+        out["ingest_loss"] = per_round * rounds - self.count(db)
         if sub:
-            started = time.perf_counter()
-            sub.connect()
-            sub.done.wait(600)
-            out["raw_paho_msgs_per_s"] = round(backlog / (time.perf_counter() - max(started, sub.connected_at)))
-            sub.disconnect()
-        before = proc.log_text().count("connected to")
-        proc.start()
-        wait_until(lambda: proc.log_text().count("connected to") > before, 20, 0.005)
-        started = time.perf_counter()
-        wait_until(lambda: self.count(db) >= backlog, 600, 0.1)
-        elapsed = time.perf_counter() - started
-        out["ingest_msgs_per_s"] = round(backlog / elapsed)
-        out["ingest_loss"] = backlog - self.count(db)
-        if sub:
-            out["ingest_vs_raw"] = round(out["ingest_msgs_per_s"] / out["raw_paho_msgs_per_s"], 3)
-        proc.stop()
+            out["raw_paho_msgs_per_s"] = round(statistics.median(raw_rates))
+            out["raw_rounds"] = [round(x) for x in raw_rates]
+            ratios = [i / w for i, w in zip(ingest_rates, raw_rates, strict=True)]
+            out["ingest_vs_raw"] = round(statistics.median(ratios), 3)
         if naive:
             started = time.perf_counter()
             naive.connect()
@@ -245,9 +284,8 @@ class Bench:
             proc.start()
         for proc, seen in zip(procs, before, strict=True):
             wait_until(partial(reconnected, proc, seen), 20, 0.005)
-        started = time.perf_counter()
-        wait_until(lambda: self.count(db) >= backlog, 600, 0.1)
-        elapsed = time.perf_counter() - started
+        wait_until(lambda: self.count(db) >= backlog, 600, 0.05)
+        elapsed = time.time() - min(connected_at(proc) for proc in procs)
         for proc in procs:
             proc.stop()
         broker.stop()
@@ -310,7 +348,7 @@ class Bench:
                 status = Path(f"/proc/{pid}/status").read_text()
                 rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
                 peak["rss"] = max(peak["rss"], rss)
-                spool = sum(f.stat().st_size for f in (self.dir / "spool-bench-ingest-outage").glob("*"))
+                spool = sum(file_size(f) for f in (self.dir / "spool-bench-ingest-outage").glob("*.lp.gz"))
                 peak["spool"] = max(peak["spool"], spool)
                 time.sleep(0.25)
 

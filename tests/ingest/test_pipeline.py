@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mathnotes.ingest import influx
 from mathnotes.ingest.metrics import IngestMetrics
@@ -40,7 +41,7 @@ class ScriptedWriter:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, writer: ScriptedWriter, spool_bytes: int = 10**8, **kw: float) -> None:
+    def __init__(self, tmp_path: Path, writer: ScriptedWriter, spool_bytes: int = 10**8, **kw: Any) -> None:
         self.dead: list[DeadLetter] = []
         self.acked: list[str] = []
         self.metrics = IngestMetrics()
@@ -157,3 +158,19 @@ def test_stop_flushes_everything_queued(tmp_path: Path) -> None:
         h.submit(lines(1, i))
     h.pipeline.stop()
     assert writer.written == lines(20) and len(h.acked) == 20
+
+
+def test_memory_stays_bounded_when_the_broker_sends_faster_than_influx_takes(tmp_path: Path) -> None:
+    writer = ScriptedWriter(lambda _chunk: time.sleep(0.01))  # a slower InfluxDB than intake
+    h = Harness(tmp_path, writer, max_queued_lines=40, idle_flush=0.01, max_backoff=0.1)
+    items, most = [], 0
+    for i in range(400):
+        items.append(h.submit(lines(1, i), topic=f"t{i}"))
+        most = max(most, h.pipeline.pending_lines())
+    assert most <= 40
+    for item in items:
+        assert item.done is not None and item.done.wait(30)
+    assert h.metrics.spooled._value.get() > 0 and len(h.acked) == 400
+    assert wait_until(lambda: h.spool.depth == 0, 30)
+    assert sorted(writer.written) == sorted(lines(400)) and len(writer.written) == 400
+    h.pipeline.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = ["FieldValue", "LineProtocolError", "Point", "encode", "parse_lines", "validate"]
 
@@ -35,14 +36,22 @@ class Point:
 
 
 def _check_key(kind: str, key: str) -> None:
+    problem = _key_problem(kind, key)
+    if problem:
+        raise LineProtocolError(problem)
+
+
+@lru_cache(maxsize=8192)  # telemetry repeats its keys and tag values: check each once
+def _key_problem(kind: str, key: str) -> str:
     if not key:
-        raise LineProtocolError(f"empty {kind}")
+        return f"empty {kind}"
     if len(key) > MAX_KEY:
-        raise LineProtocolError(f"{kind} longer than {MAX_KEY} characters: {key[:40]!r}…")
+        return f"{kind} longer than {MAX_KEY} characters: {key[:40]!r}…"
     if _CONTROL.search(key):
-        raise LineProtocolError(f"{kind} has a control character: {key[:60]!r}")
+        return f"{kind} has a control character: {key[:60]!r}"
     if key.endswith("\\"):
-        raise LineProtocolError(f"{kind} ends with a backslash: {key[:60]!r}")
+        return f"{kind} ends with a backslash: {key[:60]!r}"
+    return ""
 
 
 def validate(point: Point) -> None:
@@ -69,10 +78,12 @@ def validate(point: Point) -> None:
             raise LineProtocolError(f"integer field {key!r} out of the 64-bit range")
 
 
+@lru_cache(maxsize=8192)
 def _esc_measurement(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
 
 
+@lru_cache(maxsize=8192)
 def _esc_key(text: str) -> str:
     return _esc_measurement(text).replace("=", "\\=")
 

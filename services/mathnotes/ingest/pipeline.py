@@ -74,8 +74,11 @@ class Pipeline:
         spool_after: float = 5.0,
         max_backoff: float = 5.0,
         idle_flush: float = 0.05,
+        max_queued_lines: int = 50_000,
     ) -> None:
         self.idle_flush = idle_flush
+        self.max_queued_lines = max_queued_lines
+        self._overflowing = False
         self.writer, self.spool, self.metrics = writer, spool, metrics
         self.publish_dead = publish_dead
         self.batch_size, self.flush_interval, self.window = batch_size, flush_interval, window
@@ -101,12 +104,33 @@ class Pipeline:
         self.submit_many([item])
 
     def submit_many(self, items: list[Item]) -> None:
+        """Queue items for the writer; past ``max_queued_lines`` they go straight to the disk spool instead.
+
+        The broker's in-flight window should keep the queue short, but a broker need not enforce it
+        (Mosquitto 2.0.11 lets an acknowledging client run far past ``max_inflight_messages``), so
+        memory stays bounded here: overflow is spooled (fsync'd) and acknowledged, and replays in order.
+        """
         with self._cond:
-            was_empty = not self._items
-            self._items.extend(items)
-            self._lines += sum(len(i.lines) for i in items)
-            if was_empty or len(self._items) >= self.max_items or self._lines >= self.batch_size:
-                self._cond.notify()
+            overflow = self._lines >= self.max_queued_lines and not self._stopping
+            if not overflow:
+                self._enqueue(items)
+                self._overflowing = False
+                return
+        if not self._overflowing:
+            log.warning("write queue holds %d lines: spooling new messages until InfluxDB catches up", self._lines)
+            self._overflowing = True
+        lines = [line for item in items for line in item.lines]
+        if lines:
+            self._to_spool(lines)
+        self._finish(items, "spooled", [item.dead for item in items if item.dead is not None])
+
+    def _enqueue(self, items: list[Item]) -> None:
+        """Append under ``self._cond`` (held by the caller) and wake the writer when a batch is due."""
+        was_empty = not self._items
+        self._items.extend(items)
+        self._lines += sum(len(i.lines) for i in items)
+        if was_empty or len(self._items) >= self.max_items or self._lines >= self.batch_size:
+            self._cond.notify()
 
     def pending(self) -> int:
         return len(self._items)
@@ -199,6 +223,10 @@ class Pipeline:
                     outcome = "spooled"
         else:
             outcome = "written"
+        self._finish(batch, outcome, dead)
+
+    def _finish(self, batch: list[Item], outcome: str, dead: list[DeadLetter]) -> None:
+        """Publish the batch's dead letters, then acknowledge its items in order."""
         for letter in dead:
             self.metrics.rejected.labels(letter.reason).inc()
             try:
@@ -262,9 +290,9 @@ class Pipeline:
         self._update_spool_gauges()
 
     def _replay_one(self) -> bool:
-        """Write the oldest spooled batch; False when InfluxDB is still unavailable."""
-        lines = self.spool.peek()
-        if lines is None:
+        """Write the oldest spooled batches (up to a batch's size); False when InfluxDB is still unavailable."""
+        lines, files = self.spool.peek_many(self.batch_size)
+        if not files:
             return False
         try:
             bad = self._write(list(range(len(lines))), lines, time.monotonic())
@@ -275,7 +303,7 @@ class Pipeline:
         for index, reason in bad:
             self.metrics.rejected.labels("influx_rejected").inc()
             self.publish_dead(DeadLetter("influx_rejected", reason, "spool", lines[index].encode(), 0))
-        self.spool.pop()
+        self.spool.remove(files)
         self._replay_backoff = 0.5
         self._next_replay = 0.0
         self._update_spool_gauges()

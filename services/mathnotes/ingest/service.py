@@ -54,10 +54,10 @@ class IngestService:
             flush_interval=settings.flush_ms / 1000,
             window=settings.receive_maximum,
             spool_after=settings.spool_after_s,
+            max_queued_lines=max(10 * settings.batch_size, 50_000),
         )
         self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics)
         self.telemetry = SelfTelemetry(self.metrics, self.consumer.publish, settings.site, settings.stats_interval_s)
-        self.max_queued_lines = max(10 * settings.batch_size, 50_000)
         self._started = False
         self._stopped = threading.Event()
         self._ping_cache: tuple[float, bool] = (0.0, False)
@@ -93,7 +93,7 @@ class IngestService:
             raise Busy("the service is not running", 5)
         if self.spool.depth and self.spool.bytes >= 0.9 * self.spool.max_bytes:
             raise Busy("InfluxDB is unavailable and the disk spool is full", 30)
-        if self.pipeline.pending_lines() > self.max_queued_lines:
+        if self.pipeline.pending_lines() >= self.pipeline.max_queued_lines:
             raise Busy("the write queue is full", 1)
         self.metrics.received.labels("http").inc(len(points))
         done = threading.Event()

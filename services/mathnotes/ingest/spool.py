@@ -66,6 +66,28 @@ class Spool:
         with self._lock:
             return self._read(self._files[0]) if self._files else None
 
+    def peek_many(self, max_lines: int) -> tuple[list[str], list[Path]]:
+        """The oldest batches (at least one, up to ``max_lines`` lines together) and their files, for :meth:`remove`."""
+        with self._lock:
+            lines: list[str] = []
+            taken: list[Path] = []
+            for path in self._files:
+                batch = self._read(path)
+                if taken and len(lines) + len(batch) > max_lines:
+                    break
+                lines.extend(batch)
+                taken.append(path)
+            return lines, taken
+
+    def remove(self, paths: list[Path]) -> None:
+        """Forget these batches (after they were written); ones already dropped for space are skipped."""
+        with self._lock:
+            for path in paths:
+                if path in self._files:
+                    self._files.remove(path)
+                    self._bytes -= path.stat().st_size
+                    path.unlink()
+
     def pop(self) -> None:
         """Forget the oldest batch (after it was written)."""
         with self._lock:

@@ -10,6 +10,7 @@ joined to the measurement with ``_`` (``…/SENSOR/extra`` → ``SENSOR_extra``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["TopicMismatch", "TopicTemplate"]
 
@@ -41,18 +42,24 @@ class TopicTemplate:
 
     def match(self, topic: str) -> tuple[str, dict[str, str]]:
         """(measurement, tags) for ``topic``; raises :class:`TopicMismatch`."""
-        parts = topic.split("/")
-        levels = self.levels
-        if len(parts) < len(levels):
-            raise TopicMismatch(f"topic {topic!r} has fewer levels than {self.template!r}")
-        values: dict[str, str] = {}
-        for level, part in zip(levels, parts, strict=False):
-            if level.startswith("{"):
-                if not part:
-                    raise TopicMismatch(f"topic {topic!r} has an empty {level} level")
-                values[level[1:-1]] = part
-            elif level not in ("+", part):
-                raise TopicMismatch(f"topic {topic!r} does not fit {self.template!r}")
-        extra = parts[len(levels) :]
-        measurement = "_".join([values.pop("measurement"), *extra])
-        return measurement, values
+        measurement, tags = _match(self.template, topic)
+        return measurement, dict(tags)
+
+
+@lru_cache(maxsize=4096)  # devices publish to the same topics over and over
+def _match(template: str, topic: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    parts = topic.split("/")
+    levels = template.split("/")
+    if len(parts) < len(levels):
+        raise TopicMismatch(f"topic {topic!r} has fewer levels than {template!r}")
+    values: dict[str, str] = {}
+    for level, part in zip(levels, parts, strict=False):
+        if level.startswith("{"):
+            if not part:
+                raise TopicMismatch(f"topic {topic!r} has an empty {level} level")
+            values[level[1:-1]] = part
+        elif level not in ("+", part):
+            raise TopicMismatch(f"topic {topic!r} does not fit {template!r}")
+    extra = parts[len(levels) :]
+    measurement = "_".join([values.pop("measurement"), *extra])
+    return measurement, tuple(values.items())

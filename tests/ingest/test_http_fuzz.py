@@ -1,0 +1,87 @@
+"""Fuzz ``POST /api/ingest``: whatever arrives, the answer is 202 or a precise JSON error, never a 500.
+
+The app runs in-process over a started service connected to the session's real Mosquitto and
+InfluxDB 1.6, so accepted bodies are really written.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mathnotes.config import load
+from mathnotes.ingest.app import create_app
+from mathnotes.ingest.service import IngestService
+from mathnotes.ingest.settings import IngestSettings
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
+
+
+@pytest.fixture(scope="module")
+def client(
+    mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FlaskClient]:
+    db = f"fuzz_{uuid.uuid4().hex[:6]}"
+    influxdb.create_database(db)
+    env = {
+        "MQTT_URL": mosquitto.url,
+        "INFLUX_URL": influxdb.url,
+        "INFLUX_API": "v1",
+        "INFLUX_BUCKET": db,
+        "INGEST_CLIENT_ID": db,
+        "INGEST_TOPICS": f"telemetry/{db}/#",
+        "INGEST_SPOOL_DIR": str(tmp_path_factory.mktemp("fuzz-spool")),
+        "INGEST_MAX_BODY_BYTES": "4096",
+        "INGEST_FLUSH_MS": "50",
+        "INGEST_STATS_INTERVAL_S": "0",
+    }
+    settings_ = load(IngestSettings, env, env_file=str(Path("/nonexistent.env")))
+    service = IngestService(settings_)
+    service.start()
+    assert wait_until(service.consumer.connected.is_set, 20)
+    yield create_app(settings_, service).test_client()
+    service.stop()
+
+
+json_values: Any = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+envelopes = st.fixed_dictionaries(
+    {"measurement": st.text(max_size=12), "fields": st.dictionaries(st.text(max_size=8), json_values, max_size=3)},
+    optional={"ts": json_values, "tags": st.dictionaries(st.text(max_size=8), json_values, max_size=2)},
+)
+bodies = st.one_of(
+    envelopes.map(json.dumps),
+    st.lists(envelopes, max_size=3).map(json.dumps),
+    json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+    st.text(max_size=200),
+    st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+    st.just("[" * 5000),
+    st.just("x" * 5000),
+)
+content_types = st.sampled_from(
+    ["application/json", "text/plain", "text/plain; charset=utf-8", "application/octet-stream", "image/png", ""]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, content_type=content_types)
+def test_any_body_gets_202_or_a_json_error(client: FlaskClient, body: str, content_type: str) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = client.post("/api/ingest", data=body.encode("utf-8", "surrogatepass"), headers=headers)
+    assert resp.status_code in {202, 400, 413, 415}, (resp.status_code, resp.get_data()[:300])
+    payload = resp.get_json()
+    if resp.status_code == 202:
+        assert payload["accepted"] >= 1 and payload["outcome"] == "written"
+    else:
+        error = payload["error"]
+        assert error["code"] and error["message"] and error["request_id"] == resp.headers["X-Request-ID"]
