@@ -145,9 +145,9 @@ def test_the_spool_is_bounded_drops_oldest_and_survives_a_restart(tmp_path: Path
     reopened = Spool(tmp_path / "s", max_bytes=2000)
     assert reopened.depth == spool.depth
     kept = []
-    while (batch_lines := reopened.peek()) is not None:
-        kept.append(int(batch_lines[0].split("batch=")[1].split(" ")[0]))
-        reopened.pop()
+    while (oldest := reopened.peek_many(1))[1]:
+        kept.append(int(oldest[0][0].split("batch=")[1].split(" ")[0]))
+        reopened.remove(oldest[1])
     assert kept == sorted(kept) and kept[-1] == 39 and dropped_lines == (40 - len(kept)) * 20
 
 

@@ -61,11 +61,6 @@ class Spool:
                 dropped_batches += 1
             return dropped_batches, dropped_lines
 
-    def peek(self) -> list[str] | None:
-        """The oldest batch, or None when the spool is empty."""
-        with self._lock:
-            return self._read(self._files[0]) if self._files else None
-
     def peek_many(self, max_lines: int) -> tuple[list[str], list[Path]]:
         """The oldest batches (at least one, up to ``max_lines`` lines together) and their files, for :meth:`remove`."""
         with self._lock:
@@ -87,14 +82,6 @@ class Spool:
                     self._files.remove(path)
                     self._bytes -= path.stat().st_size
                     path.unlink()
-
-    def pop(self) -> None:
-        """Forget the oldest batch (after it was written)."""
-        with self._lock:
-            if self._files:
-                oldest = self._files.pop(0)
-                self._bytes -= oldest.stat().st_size
-                oldest.unlink()
 
     @staticmethod
     def _read(path: Path) -> list[str]:
