@@ -35,7 +35,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import requests
 
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, wait_until
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 BROKER_CONF = "max_inflight_messages {inflight}\nmax_queued_messages 0\nmax_queued_bytes 0\n"
 
@@ -160,14 +160,11 @@ class Bench:
         protocol: str = "3.1.1",
         extra: dict[str, str] | None = None,
     ) -> ServiceProcess:
-        port = free_port()
         env = {
             "MQTT_URL": broker.url,
             "INFLUX_URL": self.influx.url,
             "INFLUX_API": "v1",
             "INFLUX_BUCKET": db,
-            "INGEST_PORT": str(port),
-            "INGEST_HOST": "127.0.0.1",
             "INGEST_CLIENT_ID": client_id,
             "INGEST_TOPICS": f"bench/{db}/#",
             "INGEST_TOPIC_TEMPLATE": "bench/{site}/{device}/{measurement}",
@@ -177,13 +174,7 @@ class Bench:
             "LOG_LEVEL": "info",
             **(extra or {}),
         }
-        proc = ServiceProcess(
-            ["mathnotes-ingest"],
-            env,
-            f"http://127.0.0.1:{port}/health",
-            self.dir / name,
-            url=f"http://127.0.0.1:{port}",
-        )
+        proc = ServiceProcess.on_free_port("mathnotes-ingest", self.dir / name, env)
         proc.start()
         wait_until(lambda: "connected to" in proc.log_text(), 20, 0.01)
         self.procs.append(proc)

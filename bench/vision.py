@@ -161,12 +161,10 @@ def main() -> None:
     )
     broker = Mosquitto(work / "mosquitto")
     broker.start()
-    port = free_port()
-    service = ServiceProcess(
-        ["mathnotes-vision"],
+    service = ServiceProcess.on_free_port(
+        "mathnotes-vision",
+        work / "vision",
         {
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
             "DASHSCOPE_API_KEY": "sk-bench",
             "DASHSCOPE_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
             "MQTT_URL": broker.url,
@@ -174,9 +172,6 @@ def main() -> None:
             "LOG_LEVEL": "warning",
             **({"VISION_WORKERS": str(args.workers)} if args.workers else {}),
         },
-        f"http://127.0.0.1:{port}/health",
-        work / "vision",
-        url=f"http://127.0.0.1:{port}",
     )
     try:
         assert wait_until(lambda: requests.get(f"http://127.0.0.1:{model_port}/v1/models", timeout=1).ok, 20)

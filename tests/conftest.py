@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics, free_port
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics
 
 
 @pytest.fixture(scope="session")
@@ -70,17 +70,7 @@ def run_service(tmp_path: Path) -> Iterator[RunService]:
     def start(
         script: str, env: Mapping[str, str] | None = None, args: Sequence[str] = (), health: bool = True
     ) -> ServiceProcess:
-        port = free_port()
-        port_var = "INGEST_PORT" if script.endswith("ingest") else "PORT"
-        base = f"http://127.0.0.1:{port}"
-        full_env = {port_var: str(port), "HOST": "127.0.0.1", "INGEST_HOST": "127.0.0.1", **(env or {})}
-        proc = ServiceProcess(
-            [script, *args],
-            full_env,
-            f"{base}/health" if health else None,
-            tmp_path / f"{script}-{len(started)}",
-            url=base,
-        )
+        proc = ServiceProcess.on_free_port(script, tmp_path / f"{script}-{len(started)}", env, args, health)
         started.append(proc)
         proc.start()
         return proc

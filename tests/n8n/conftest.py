@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess
 
 from .harness import WORKFLOWS_DIR, N8nHome, N8nServer, Receiver, build_package, n8n_binary
 
@@ -55,17 +55,15 @@ def notify(receiver: Receiver) -> Receiver:
 
 @pytest.fixture(scope="session")
 def vision(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -> Iterator[ServiceProcess]:
-    port = free_port()
     workdir = tmp_path_factory.mktemp("vision")
     env = {
-        "HOST": "127.0.0.1", "PORT": str(port), "DASHSCOPE_API_KEY": "sk-n8n-tests",
+        "DASHSCOPE_API_KEY": "sk-n8n-tests",
         "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": VISION_KEY, "VISION_TELEMETRY": "false",
         "VISION_WORKERS": "1", "VISION_THREADS": "8", "VISION_RETRIES": "0", "VISION_TIMEOUT_S": "10",
         "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_CACHE_ENTRIES": "0", "VISION_STATE_DIR": str(workdir / "state"),
         "VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",  # tests only: images served by the local receiver
     }  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    proc = ServiceProcess(["mathnotes-vision"], env, f"{base}/health", workdir, url=base)
+    proc = ServiceProcess.on_free_port("mathnotes-vision", workdir, env)
     proc.start()
     yield proc
     proc.stop()
@@ -76,16 +74,14 @@ def ingest(
     tmp_path_factory: pytest.TempPathFactory, influxdb: InfluxDB1, mosquitto: Mosquitto
 ) -> Iterator[ServiceProcess]:
     influxdb.create_database(DB)
-    port = free_port()
     workdir = tmp_path_factory.mktemp("ingest")
     env = {
-        "INGEST_HOST": "127.0.0.1", "INGEST_PORT": str(port), "MQTT_URL": mosquitto.url,
+        "MQTT_URL": mosquitto.url,
         "INFLUX_URL": influxdb.url, "INFLUX_API": "v1", "INFLUX_BUCKET": DB, "INGEST_API_KEYS": INGEST_KEY,
         "INGEST_SPOOL_DIR": str(workdir / "spool"), "INGEST_TOPICS": "telemetry-n8n/#", "INGEST_FLUSH_MS": "200",
         "INGEST_STATS_INTERVAL_S": "0", "INGEST_CLIENT_ID": "ingest-n8n-tests",
     }  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    proc = ServiceProcess(["mathnotes-ingest"], env, f"{base}/health", workdir, url=base)
+    proc = ServiceProcess.on_free_port("mathnotes-ingest", workdir, env)
     proc.start()
     yield proc
     proc.stop()

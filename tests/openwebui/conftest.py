@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, create_model
 
 from mathnotes.openwebui import TOOL_FILES
 from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import ServiceProcess, free_port
+from mathnotes.testing.servers import ServiceProcess
 
 VISION_KEY = "vision-key-for-openwebui-tests"
 
@@ -110,17 +110,15 @@ class Events(list[dict[str, Any]]):
 
 @pytest.fixture(scope="module")
 def vision(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -> Iterator[ServiceProcess]:
-    port = free_port()
     workdir = tmp_path_factory.mktemp("vision-owui")
     env = {
-        "HOST": "127.0.0.1", "PORT": str(port), "DASHSCOPE_API_KEY": "sk-owui-tests",
+        "DASHSCOPE_API_KEY": "sk-owui-tests",
         "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": VISION_KEY, "VISION_TELEMETRY": "false",
         "VISION_WORKERS": "1", "VISION_THREADS": "8", "VISION_RETRIES": "0", "VISION_CACHE_ENTRIES": "0",
         "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_STATE_DIR": str(workdir / "state"),
         "VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
     }  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    proc = ServiceProcess(["mathnotes-vision"], env, f"{base}/health", workdir, url=base)
+    proc = ServiceProcess.on_free_port("mathnotes-vision", workdir, env)
     proc.start()
     yield proc
     proc.stop()

@@ -25,7 +25,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import ServiceProcess, free_port
+from mathnotes.testing.servers import ServiceProcess
 
 from ..conftest import RunService
 
@@ -161,12 +161,8 @@ def vision_env(model: FakeOpenAI, state: Path, env: dict[str, str] | None = None
 def shared_vision(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One service with the default settings for the tests that need nothing special (saves start-ups)."""
     work = tmp_path_factory.mktemp("web-vision")
-    port = free_port()
-    env = {"PORT": str(port), "HOST": "127.0.0.1", "RATE_LIMIT_MAX_REQUESTS": "100000"}
-    url = f"http://127.0.0.1:{port}"
-    proc = ServiceProcess(
-        ["mathnotes-vision"], vision_env(fake_model, work / "state", env), f"{url}/health", work, url=url
-    )
+    env = vision_env(fake_model, work / "state", {"RATE_LIMIT_MAX_REQUESTS": "100000"})
+    proc = ServiceProcess.on_free_port("mathnotes-vision", work, env)
     proc.start()
     yield proc
     proc.stop()

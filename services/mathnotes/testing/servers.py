@@ -317,6 +317,26 @@ class ServiceProcess(Managed):
         self._env = {**os.environ, "LOG_FORMAT": "json", **env}
         self.health_url = health_url
 
+    @classmethod
+    def on_free_port(
+        cls,
+        script: str,
+        workdir: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        health: bool = True,
+    ) -> ServiceProcess:
+        """``mathnotes-vision`` / ``mathnotes-ingest`` (not started) on loopback and a free port.
+
+        The port goes in ``INGEST_PORT`` for ingest and ``PORT`` otherwise; ``env`` wins over
+        those. ``.url`` is the base URL and, with ``health``, ``/health`` tells when it is ready.
+        """
+        port = free_port()
+        port_var = "INGEST_PORT" if script.endswith("ingest") else "PORT"
+        base = f"http://127.0.0.1:{port}"
+        full_env = {port_var: str(port), "HOST": "127.0.0.1", "INGEST_HOST": "127.0.0.1", **(env or {})}
+        return cls([script, *args], full_env, f"{base}/health" if health else None, workdir, url=base)
+
     def argv(self) -> list[str]:
         return list(self._argv)
 
