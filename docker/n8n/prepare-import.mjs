@@ -1,0 +1,58 @@
+// First-start helper of docker/n8n/docker-entrypoint.sh (Node 22, no dependencies).
+//
+//   node prepare-import.mjs <workflows-dir> <staging-dir>
+//
+// Writes what the entry point then hands to n8n's own import commands:
+//   <staging-dir>/credentials.json  the two credentials our workflows name, filled from the environment
+//                                   (`n8n import:credentials` encrypts plain `data` with N8N_ENCRYPTION_KEY);
+//   <staging-dir>/workflows/*.json   our workflows, inactive (n8n links their credentials by name on import);
+//   <staging-dir>/activate           their ids, one per line, for setup-owner.mjs to activate once n8n runs.
+// Nothing secret is printed; the staging folder is private (mode 700) and removed by the entry point.
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const env = process.env;
+
+// Fixed ids: a second import (after a wiped marker) updates the same credentials instead of adding copies.
+const CREDENTIALS = [
+    {
+        id: "mnCredMathNotes1",
+        name: "Math Notes API",
+        type: "mathNotesApi",
+        data: { baseUrl: env.MATHNOTES_API_URL || "http://vision:3001", apiKey: env.MATHNOTES_API_KEY || "" },
+    },
+    {
+        id: "mnCredChatModel1",
+        name: "Chat model (OpenAI-compatible)",
+        type: "openAiApi",
+        data: {
+            apiKey: env.MATHNOTES_CHAT_API_KEY || "",
+            url: env.MATHNOTES_CHAT_BASE_URL || "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        },
+    },
+];
+
+function main([source, staging]) {
+    if (!source || !staging) {
+        console.error("usage: node prepare-import.mjs <workflows-dir> <staging-dir>");
+        process.exit(2);
+    }
+    mkdirSync(join(staging, "workflows"), { recursive: true, mode: 0o700 });
+    chmodSync(staging, 0o700);
+    writeFileSync(join(staging, "credentials.json"), JSON.stringify(CREDENTIALS), { mode: 0o600 });
+    const ids = [];
+    for (const name of readdirSync(source).filter((n) => n.endsWith(".json")).sort()) {
+        const workflow = JSON.parse(readFileSync(join(source, name), "utf8"));
+        if (!workflow.id || !workflow.versionId) {
+            throw new Error(`${name}: an imported workflow needs "id" and "versionId"`);
+        }
+        // n8n refuses to import a workflow marked active; setup-owner.mjs activates it over the REST API
+        workflow.active = false;
+        writeFileSync(join(staging, "workflows", name), JSON.stringify(workflow));
+        ids.push(String(workflow.id));
+    }
+    writeFileSync(join(staging, "activate"), ids.map((id) => `${id}\n`).join(""));
+    console.log(`${ids.length} workflow(s), ${CREDENTIALS.length} credential(s)`);
+}
+
+main(process.argv.slice(2));
