@@ -268,3 +268,18 @@ def test_a_sideways_phone_photo_reaches_the_model_upright(client: FlaskClient, m
 def test_backend_can_be_forced_to_ocr_with_a_key_set(make_app: AppFactory) -> None:
     _app, client = make_app({"VISION_BACKEND": "ocr"})
     assert client.get("/health").get_json()["backend"] == "ocr"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_cut_at_max_tokens_says_so_and_is_not_cached(
+    client: FlaskClient, model: FakeOpenAI, note_jpeg: bytes, stream: bool
+) -> None:
+    cut = "The note reads: $x^2 + 2x"
+    model.script(Reply(content=cut, finish_reason="length"), Reply(content="The whole note: $x^2 + 2x + 1$"))
+    first = client.post(URL, json={"image": b64(note_jpeg), "stream": stream})
+    answer = sse_events(first.get_data(as_text=True))[-1][1] if stream else first.get_json()
+    assert first.status_code == 200 and answer["markdown"] == cut
+    assert answer["notes"] == ["the answer was cut at VISION_MAX_TOKENS (4096 tokens)"]
+    again = client.post(URL, json={"image": b64(note_jpeg)}).get_json()
+    assert again["cached"] is False and again["markdown"] == "The whole note: $x^2 + 2x + 1$"
+    assert "notes" not in again and len(model.requests) == 2

@@ -46,6 +46,7 @@ class Reply:
     malformed: bool = False
     drop: bool = False
     chunk_delay: float = 0.0
+    finish_reason: str = "stop"  # "length" plays a model cut at max_tokens
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -143,7 +144,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "created": int(time.time()),
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": reply.finish_reason,
+                    }
                 ],
                 "usage": _usage(prompt_tokens, completion_tokens),
             },
@@ -171,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.chunk_delay:
                 time.sleep(reply.chunk_delay)
             event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-        event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        event([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
             event([], {"usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")

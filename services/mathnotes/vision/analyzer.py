@@ -41,6 +41,7 @@ class Outcome:
     bytes_received: int = 0
     bytes_upstream: int = 0
     recorded: bool = False  # metrics and telemetry written
+    truncated: bool = False  # the model stopped at VISION_MAX_TOKENS: answered, but not cached
 
 
 class Analyzer:
@@ -126,7 +127,7 @@ class Analyzer:
             result = yield from self._ocr(req, data or b"", outcome, started)
         else:
             result = yield from self._model(req, data, outcome, started)
-        if req.cache:
+        if req.cache and not outcome.truncated:
             self.cache.set(key, {k: v for k, v in result.items() if k not in ("id", "timings", "cached", "created")})
         yield result
 
@@ -217,6 +218,7 @@ class Analyzer:
             upstream_ms,
         )
         if completion.finish_reason == "length":
+            outcome.truncated = True
             result["notes"] = [f"the answer was cut at VISION_MAX_TOKENS ({self.settings.max_tokens} tokens)"]
         return result
 
