@@ -1,0 +1,102 @@
+"""Dashboards and provisioning files, checked against what Grafana needs (our schema) and each other."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+from .dashboards import DASHBOARDS, GRAFANA, NAMES, datasource, load, panels, schema
+from .macros import Variable, expand
+
+
+def test_the_dashboard_folder_holds_exactly_the_three_dashboards() -> None:
+    assert sorted(p.stem for p in DASHBOARDS.glob("*.json")) == sorted(NAMES)
+
+
+def test_the_schema_is_a_valid_schema_and_rejects_what_grafana_cannot_load() -> None:
+    jsonschema.Draft202012Validator.check_schema(schema())
+    validator = jsonschema.Draft202012Validator(schema())
+    good = load("vision-api")
+    broken = [
+        {k: v for k, v in good.items() if k != "uid"},
+        {**good, "panels": [{**good["panels"][0], "gridPos": {"h": 5, "w": 30, "x": 0, "y": 0}}]},
+        {**good, "panels": [{**good["panels"][0], "datasource": {"type": "influxdb", "uid": "other"}}]},
+        {**good, "panels": [{**good["panels"][0], "targets": []}]},
+        {
+            **good,
+            "panels": [{**good["panels"][0], "targets": [{**good["panels"][0]["targets"][0], "query": "SELECT 1"}]}],
+        },
+    ]
+    for doc in broken:
+        assert list(validator.iter_errors(doc)), doc.get("uid")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dashboard_matches_the_schema(name: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(load(name))]
+    assert not errors, "\n".join(errors)
+
+
+def test_uids_are_fixed_and_distinct_and_use_the_provisioned_datasource() -> None:
+    ds = datasource()
+    uids = {load(n)["uid"] for n in NAMES}
+    assert uids == {"mathnotes-telemetry", "mathnotes-ingest", "mathnotes-vision"}
+    for name in NAMES:
+        dash = load(name)
+        for panel in panels(dash):
+            refs = [panel.get("datasource"), *(t["datasource"] for t in panel.get("targets", []))]
+            assert all(r == {"type": ds["type"], "uid": ds["uid"]} for r in refs if r), (name, panel["title"])
+        for var in dash["templating"]["list"]:
+            if var["type"] == "query":
+                assert var["datasource"]["uid"] == ds["uid"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_panels_do_not_overlap_and_ids_are_unique(name: str) -> None:
+    dash = load(name)
+    cells: set[tuple[int, int]] = set()
+    ids = [p["id"] for p in panels(dash)]
+    assert len(ids) == len(set(ids))
+    for panel in panels(dash):
+        g = panel["gridPos"]
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert g["x"] + g["w"] <= 24 and not (cells & mine), panel["title"]
+        cells |= mine
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_variable_a_query_uses_is_defined_before_use(name: str) -> None:
+    dash = load(name)
+    defined: dict[str, Variable] = {}
+    for var in dash["templating"]["list"]:
+        if var["type"] == "query":
+            expand(var["query"], defined, 0, 1, 1000)  # raises on an unknown variable
+        defined[var["name"]] = Variable(var["name"], ("x",), var.get("multi", False) or var.get("includeAll", False))
+    for panel in panels(dash):
+        for t in panel.get("targets", []):
+            expand(t["query"], defined, 0, 1, 1000)
+
+
+def test_provisioning_files() -> None:
+    ds = datasource()
+    assert ds["uid"] == "mathnotes-influxdb" and ds["type"] == "influxdb" and ds["access"] == "proxy"
+    assert ds["jsonData"]["version"] == "InfluxQL"
+    assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert ds["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUX_TOKEN}"
+    assert ds["url"] == "${INFLUX_URL}" and ds["jsonData"]["dbName"] == "${INFLUX_BUCKET}"
+    raw = (GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text()
+    assert not re.search(r"(?i)token\s+[a-z0-9_-]{20,}", raw), "no literal token"
+    provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "provider.yaml").read_text())
+    (prov,) = provider["providers"]
+    assert prov["type"] == "file" and prov["options"]["path"].rstrip("/").endswith("dashboards")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_refresh_is_sensible(name: str) -> None:
+    dash = load(name)
+    seconds = int(dash["refresh"][:-1]) * {"s": 1, "m": 60, "h": 3600}[dash["refresh"][-1]]
+    assert 5 <= seconds <= 300
