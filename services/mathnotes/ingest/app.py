@@ -1,4 +1,4 @@
-"""The ingest HTTP API: ``POST /api/ingest``, ``GET /health``, ``GET /metrics``."""
+"""The ingest HTTP API: ``POST /api/ingest``, ``GET /health``, ``GET /metrics``, ``GET /openapi.json``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..web import ApiError, install_common
 from .lineproto import LineProtocolError, parse_lines
+from .openapi import openapi_document
 from .parse import parse_json_body
 from .service import Busy, IngestService
 from .settings import IngestSettings
@@ -98,5 +99,9 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
     @app.get("/metrics")
     def metrics() -> Response:
         return Response(generate_latest(svc.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json")
+    def openapi() -> ResponseReturnValue:
+        return jsonify(openapi_document(settings))
 
     return app

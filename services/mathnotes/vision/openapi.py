@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
 from .answer import STRUCTURED_SCHEMA
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
 
 __all__ = ["openapi_document"]
-
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "request_id"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "request_id": {"type": "string"},
-                "details": {},
-            },
-        }
-    },
-}
 
 _FIELDS: dict[str, Any] = {
     "prompt": {"type": "string", "maxLength": 4000, "description": "extra instruction added to the task preset"},
@@ -75,20 +59,17 @@ _ANSWER = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {
-        400: "invalid request or image (code says which)",
-        401: "missing or wrong API key",
-        413: "body or image too large",
-        415: "unsupported body or image type",
-        422: "the provider's content inspection refused the image",
-        429: "rate limited (Retry-After)",
-        502: "the model failed or rejected the API key",
-        503: "the model is rate-limiting or OCR failed",
-        504: "the model did not answer in time",
-    }
-    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    return {str(c): {"description": text[c], "content": ref} for c in codes}
+_ERROR_TEXT = {
+    400: "invalid request or image (code says which)",
+    401: "missing or wrong API key",
+    413: "body or image too large",
+    415: "unsupported body or image type",
+    422: "the provider's content inspection refused the image",
+    429: "rate limited (Retry-After)",
+    502: "the model failed or rejected the API key",
+    503: "the model is rate-limiting or OCR failed",
+    504: "the model did not answer in time",
+}
 
 
 def openapi_document(settings: VisionSettings) -> dict[str, Any]:
@@ -113,7 +94,7 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
             "text/event-stream": {"schema": {"type": "string"}},
         },
     }
-    plain = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
+    plain = PLAIN_OK
     return {
         "openapi": "3.1.0",
         "info": {
@@ -125,7 +106,7 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
             f"{settings.rate_limit_window_ms // 1000} s.",
         },
         "components": {
-            "schemas": {"Error": _ERROR, "Answer": _ANSWER, "Structured": STRUCTURED_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, "Answer": _ANSWER, "Structured": STRUCTURED_SCHEMA},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -142,7 +123,7 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
                             "image/*": {"schema": {"type": "string", "format": "binary"}},
                         },
                     },
-                    "responses": {"200": ok, **_errors(400, 401, 413, 415, 422, 429, 502, 503, 504)},
+                    "responses": {"200": ok, **error_responses(_ERROR_TEXT)},
                 }
             },
             "/api/vision/schema": {
@@ -160,17 +141,7 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
                     "responses": {"200": plain, "503": plain},
                 }
             },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus text",
-                    "responses": {
-                        "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {"operationId": "openapi", "summary": "this document", "responses": {"200": plain}}
-            },
+            "/metrics": metrics_path(),
+            "/openapi.json": openapi_path(),
         },
     }
