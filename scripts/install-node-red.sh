@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Node-RED 4 (and node-red-contrib-influxdb) into a cache folder outside the repo, idempotently.
 #
-#   scripts/install-node-red.sh        -> prints the path of Node-RED's red.js on its last line
+#   scripts/install-node-red.sh          -> prints the path of Node-RED's red.js on its last line
+#   scripts/install-node-red.sh --test   -> the same, plus node-red-node-test-helper (for tests/nodered)
 #
 # Where:   ${NODE_RED_HOME:-${MATHNOTES_CACHE:-$HOME/.cache/mathnotes}/node-red}
 # Version: ${NODE_RED_VERSION:-4} (an npm range). Honours NPM_CONFIG_REGISTRY (mirrors).
@@ -11,12 +12,22 @@ set -euo pipefail
 NODE_RED_VERSION="${NODE_RED_VERSION:-4}"
 NODE_RED_HOME="${NODE_RED_HOME:-${MATHNOTES_CACHE:-$HOME/.cache/mathnotes}/node-red}"
 RED="$NODE_RED_HOME/node_modules/node-red/red.js"
-STAMP="$NODE_RED_HOME/.installed-$NODE_RED_VERSION"
+PACKAGES=("node-red@$NODE_RED_VERSION" node-red-contrib-influxdb)
+WANT=(node-red-contrib-influxdb)
+case "${1:-}" in
+  --test) PACKAGES+=(node-red-node-test-helper); WANT+=(node-red-node-test-helper) ;;
+  "") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 installed() {
-  [ -f "$RED" ] && [ -d "$NODE_RED_HOME/node_modules/node-red-contrib-influxdb" ] && {
-    [ -f "$STAMP" ] || grep -q "\"version\": \"${NODE_RED_VERSION}\." "$NODE_RED_HOME/node_modules/node-red/package.json"
-  }
+  [ -f "$RED" ] || return 1
+  # the installed Node-RED matches the wanted major version (NODE_RED_VERSION is a major number or a range)
+  grep -q "\"version\": \"${NODE_RED_VERSION%%.*}\." "$NODE_RED_HOME/node_modules/node-red/package.json" || return 1
+  local pkg
+  for pkg in "${WANT[@]}"; do
+    [ -f "$NODE_RED_HOME/node_modules/$pkg/package.json" ] || return 1
+  done
 }
 
 if installed; then
@@ -33,9 +44,14 @@ if installed; then
   echo "$RED"
   exit 0
 fi
-echo "install-node-red: installing node-red@$NODE_RED_VERSION into $NODE_RED_HOME" >&2
-npm install --prefix "$NODE_RED_HOME" --no-audit --no-fund --loglevel=error \
-  "node-red@$NODE_RED_VERSION" node-red-contrib-influxdb >&2
-rm -f "$NODE_RED_HOME"/.installed-*
-touch "$STAMP"
+if [ -f "$RED" ] && grep -q "\"version\": \"${NODE_RED_VERSION%%.*}\." "$NODE_RED_HOME/node_modules/node-red/package.json"; then
+  # Node-RED is there: add only what is missing, leaving the installed versions alone
+  PACKAGES=()
+  for pkg in "${WANT[@]}"; do
+    [ -f "$NODE_RED_HOME/node_modules/$pkg/package.json" ] || PACKAGES+=("$pkg")
+  done
+fi
+echo "install-node-red: installing ${PACKAGES[*]} into $NODE_RED_HOME" >&2
+npm install --prefix "$NODE_RED_HOME" --no-audit --no-fund --loglevel=error "${PACKAGES[@]}" >&2
+installed || { echo "install-node-red: npm finished but $RED or ${WANT[*]} is missing" >&2; exit 1; }
 echo "$RED"

@@ -13,18 +13,22 @@ import requests
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import InfluxDB1, Mosquitto
 
-from ..nodered.conftest import png_bytes
 from ..nodered.harness import Suite, start_suite
 from ..nodered.mqtt import publish
+from ..nodered.support import png_bytes
 
 
 @pytest.fixture(scope="module")
 def filled(
     tmp_path_factory: pytest.TempPathFactory, mosquitto: Mosquitto, influxdb: InfluxDB1, fake_model: FakeOpenAI
 ) -> Iterator[Suite]:
-    """The running suite; the test polls InfluxDB until the pipeline has delivered what each panel needs."""
+    """The running suite; the tests poll InfluxDB until the pipeline has delivered what each panel needs.
+
+    Vision gets four uploads through the notes-camera flow: two pages, one repeat (a cache hit) and one the
+    model fails on (a 502 after vision's retries): every vision panel has something to show.
+    """
     db = "gf" + uuid.uuid4().hex[:8]
-    suite = start_suite(tmp_path_factory.mktemp("grafana-suite"), mosquitto, influxdb, fake_model, db)
+    suite = start_suite(tmp_path_factory.mktemp("grafana-suite"), mosquitto, influxdb, fake_model.base_url, db)
     try:
         fake_model.reset()
         fake_model.default = Reply(content="# Page\n\n$$\\int_0^1 x\\,dx = \\tfrac12$$")

@@ -1,13 +1,17 @@
 """Every variable and panel query of every dashboard, expanded as Grafana expands it, returns data from an
-InfluxDB 1.6 that the real pipeline filled (simulator → Mosquitto → ingest; vision telemetry; alerts flow)."""
+InfluxDB 1.6 that the real pipeline filled (simulator → Mosquitto → ingest; vision telemetry; alerts flow);
+and the vision panels' figures agree with the vision service's own Prometheus counters."""
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from mathnotes.testing.servers import InfluxDB1, wait_until
 
@@ -48,37 +52,68 @@ def _has_data(result: dict[str, Any]) -> bool:
     return any(any(v is not None for row in s.get("values", []) for v in row[1:]) for s in result.get("series", []))
 
 
-def _evaluate(dashboard: dict[str, Any], influxdb: InfluxDB1, db: str) -> dict[str, str]:
-    """Problems by query (empty when every query returns data): variables first, in order, then panels."""
+@dataclass
+class Expanded:
+    """A dashboard's queries with the default selection, as Grafana would send them."""
+
+    variables: dict[str, Variable] = field(default_factory=dict)
+    queries: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # (label, panel, InfluxQL)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def query(self, title: str) -> str:
+        (q,) = [q for _, panel, q in self.queries if panel["title"] == title]
+        return q
+
+
+def _expand(dashboard: dict[str, Any], influxdb: InfluxDB1, db: str) -> Expanded:
+    """Variables first, in order (each query sees the ones before it), then every panel target."""
     to_ms = now_ms()
     from_ms = to_ms - _range_ms(dashboard["time"]["from"])
     min_interval = datasource()["jsonData"].get("timeInterval")
-    problems: dict[str, str] = {}
-    variables: dict[str, Variable] = {}
+    out = Expanded()
     for var in dashboard["templating"]["list"]:
         multi = bool(var.get("multi") or var.get("includeAll"))
         if var["type"] == "constant":
-            variables[var["name"]] = Variable(var["name"], (var["query"],))
+            out.variables[var["name"]] = Variable(var["name"], (var["query"],))
             continue
-        q = expand(var["query"], variables, from_ms, to_ms, 1000)
+        q = expand(var["query"], out.variables, from_ms, to_ms, 1000)
         result = _run(influxdb, q, db)
         values = _values_of(result)
         if var.get("regex"):  # Grafana filters the values with the variable's (JavaScript) regex
             pattern = re.compile(var["regex"].strip("/"))
             values = [v for v in values if pattern.search(v)]
         if "error" in result or not values:
-            problems[f"variable {var['name']}: {q}"] = result.get("error", "no values")
-        # the dashboard's default selection: All (every value) for include-all variables, else the first value
-        variables[var["name"]] = Variable(var["name"], tuple(values if var.get("includeAll") else values[:1]), multi)
+            out.problems[f"variable {var['name']}: {q}"] = result.get("error", "no values")
+        # the default selection: All (every value) for include-all variables, else the first value
+        selected = tuple(values if var.get("includeAll") else values[:1])
+        out.variables[var["name"]] = Variable(var["name"], selected, multi)
     for panel in panels(dashboard):
         interval = interval_for(
             to_ms - from_ms, panel.get("maxDataPoints", DEFAULT_MAX_DATA_POINTS), panel.get("interval") or min_interval
         )
-        for target in panel.get("targets", []):
-            q = expand(target["query"], variables, from_ms, to_ms, interval)
-            result = _run(influxdb, q, db)
-            if "error" in result or not _has_data(result):
-                problems[f"panel {panel['title']!r} {target['refId']}: {q}"] = result.get("error", "No data")
+        # a repeated panel is cloned once per selected value, each clone seeing only its own value
+        repeat = panel.get("repeat")
+        scopes = [out.variables]
+        if repeat:
+            var = out.variables[repeat]
+            scopes = [{**out.variables, repeat: Variable(repeat, (v,), var.multi)} for v in var.values]
+        for scope in scopes:
+            for target in panel.get("targets", []):
+                label = f"panel {panel['title']!r} {target['refId']}" + (
+                    f" ({repeat}={scope[repeat].render()})" if repeat else ""
+                )
+                out.queries.append((label, panel, expand(target["query"], scope, from_ms, to_ms, interval)))
+    return out
+
+
+def _evaluate(dashboard: dict[str, Any], influxdb: InfluxDB1, db: str) -> dict[str, str]:
+    """Problems by query: empty when every variable has values and every panel query returns data."""
+    expanded = _expand(dashboard, influxdb, db)
+    problems = dict(expanded.problems)
+    for label, _, q in expanded.queries:
+        result = _run(influxdb, q, db)
+        if "error" in result or not _has_data(result):
+            problems[f"{label}: {q}"] = result.get("error", "No data")
     return problems
 
 
@@ -108,3 +143,66 @@ def test_an_unknown_selection_shows_no_data(filled: Suite, influxdb: InfluxDB1) 
         10000,
     )
     assert not _has_data(_run(influxdb, q, filled.db))
+
+
+def _by_series(result: dict[str, Any], tag: str | None = None) -> dict[str, float]:
+    """Each series' values summed (a stat panel's "sum"), keyed by ``tag`` ("" without one)."""
+    out: dict[str, float] = defaultdict(float)
+    for series in result.get("series", []):
+        key = series.get("tags", {}).get(tag, "") if tag else ""
+        out[key] += sum(v for row in series["values"] for v in row[1:] if v is not None)
+    return dict(out)
+
+
+def _service_counters(url: str) -> dict[str, float]:
+    """The vision service's own figures, from its Prometheus /metrics (counted in-process, not via MQTT)."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+    figures = {"requests": total("vision_requests_total"), "hits": total("vision_cache_lookups_total", result="hit")}
+    figures["upstream errors"] = sum(total("vision_requests_total", status=s) for s in ("502", "503", "504"))
+    for kind in ("prompt", "completion"):
+        figures[f"{kind} tokens"] = total("vision_tokens_total", kind=kind)
+    for status in ("200", "502"):
+        figures[f"status {status}"] = total("vision_requests_total", status=status)
+    return figures
+
+
+def test_vision_panels_agree_with_the_vision_services_own_counters(filled: Suite, influxdb: InfluxDB1) -> None:
+    dashboard = load("vision-api")
+    vision = filled.services[1]
+    prices = {v["name"]: float(v["query"]) for v in dashboard["templating"]["list"] if v["type"] == "constant"}
+
+    def from_panels() -> dict[str, float]:
+        expanded = _expand(dashboard, influxdb, filled.db)
+
+        def stat(title: str) -> float:
+            return _by_series(_run(influxdb, expanded.query(title), filled.db)).get("", 0.0)
+
+        by_status = _by_series(_run(influxdb, expanded.query("Requests by status"), filled.db), "status")
+        return {
+            "requests": stat("Requests"),
+            "upstream errors": stat("Upstream errors"),
+            "hit ratio": stat("Cache hit ratio"),
+            "cost": stat("Estimated cost (CNY by default)"),
+            **{f"status {s}": n for s, n in by_status.items()},
+        }
+
+    counted = _service_counters(vision.url)
+    expected = {
+        "requests": counted["requests"],
+        "upstream errors": counted["upstream errors"],
+        "hit ratio": counted["hits"] / counted["requests"],
+        "cost": counted["prompt tokens"] / 1000 * prices["price_input_per_1k"]
+        + counted["completion tokens"] / 1000 * prices["price_output_per_1k"],
+        "status 200": counted["status 200"],
+        "status 502": counted["status 502"],
+    }
+    # the fixture's four uploads: two pages, a repeat answered from the cache, one the model failed on
+    assert (counted["requests"], counted["hits"], counted["upstream errors"], counted["status 200"]) == (4, 1, 1, 3)
+    assert counted["prompt tokens"] > 0 and counted["completion tokens"] > 0
+    wait_until(lambda: from_panels() == pytest.approx(expected), 60, 1.0)
+    assert from_panels() == pytest.approx(expected)

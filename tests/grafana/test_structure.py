@@ -100,3 +100,49 @@ def test_refresh_is_sensible(name: str) -> None:
     dash = load(name)
     seconds = int(dash["refresh"][:-1]) * {"s": 1, "m": 60, "h": 3600}[dash["refresh"][-1]]
     assert 5 <= seconds <= 300
+
+
+# what issue 5 asks each dashboard to show: (what, panel type, a regex some target query of that type matches)
+WANTED = {
+    "telemetry-overview": [
+        ("latest value stats", "stat", r'SELECT last\("value"\) FROM "temperature"'),
+        ("time series of the selected measurements", "timeseries", r"FROM /\^\$measurement\$/ .*GROUP BY time"),
+        ("device last-seen table", "table", r'SELECT last\("value"\) .*GROUP BY "site", "device"'),
+        ("stale devices in that table", "table", r"FROM \"alert\" .*\"kind\" = 'stale'"),
+        ("alerts count", "stat", r'SELECT sum\("firing"\) FROM "alert"'),
+    ],
+    "ingest-pipeline": [
+        ("received, written, rejected rates", "timeseries", r'derivative\(last\("received"\).*"written".*"rejected"'),
+        ("rejections by reason", "timeseries", r"last\(/\^rejected_/\)"),
+        ("spool depth", "stat", r'last\("spool_batches"\)'),
+        ("write latency", "timeseries", r'difference\(last\("write_seconds_sum"\)\)'),
+        ("batch size", "timeseries", r'difference\(last\("batch_lines_sum"\)\)'),
+    ],
+    "vision-api": [
+        ("requests by status", "timeseries", r'sum\("count"\) .*GROUP BY time\(\$__interval\), "status"'),
+        ("requests by task", "timeseries", r'sum\("count"\) .*GROUP BY time\(\$__interval\), "task"'),
+        ("requests by model", "timeseries", r'sum\("count"\) .*GROUP BY time\(\$__interval\), "model"'),
+        ("latency p50 and p95", "timeseries", r'percentile\("latency_ms", 50\).*percentile\("latency_ms", 95\)'),
+        ("tokens per model", "timeseries", r'sum\("prompt_tokens"\).*sum\("completion_tokens"\).*"model"'),
+        ("cost per model, priced by the constants", "table", r"\$price_input_per_1k.*\$price_output_per_1k.*\"model\""),
+        ("cache hit ratio", "stat", r"sum\(\"hits\"\) / sum\(\"total\"\).*\"cached\" = 'true'"),
+        ("upstream errors", "stat", r'"status" =~ /\^50\[234\]\$/'),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_dashboard_shows_what_the_issue_asks_for(name: str) -> None:
+    dash = load(name)
+    queries = [(p["type"], t["query"]) for p in panels(dash) for t in p.get("targets", [])]
+    missing = [
+        what for what, kind, pattern in WANTED[name] if not any(k == kind and re.search(pattern, q) for k, q in queries)
+    ]
+    assert not missing, missing
+
+
+def test_vision_prices_are_constants_users_edit() -> None:
+    constants = {v["name"]: v for v in load("vision-api")["templating"]["list"] if v["type"] == "constant"}
+    assert set(constants) == {"price_input_per_1k", "price_output_per_1k"}
+    for var in constants.values():
+        assert float(var["query"]) > 0 and var["current"]["value"] == var["query"]

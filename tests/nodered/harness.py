@@ -1,4 +1,4 @@
-"""A real Node-RED 4 (from npm) run headless on a free loopback port with one flows file."""
+"""A real Node-RED 4 (from npm) run headless on a free loopback port, and the whole suite around it."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from mathnotes.testing.servers import free_port, wait_until
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, wait_until
 
-__all__ = ["FLOWS", "REPO", "NodeRed", "red_js"]
+__all__ = ["FLOWS", "NAMES", "REPO", "NodeRed", "Suite", "load_flow", "node_red_home", "red_js", "start_suite"]
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = REPO / "node-red-flows"
+NAMES = ("device-simulator", "alerts", "notes-camera")
 
 SETTINGS = """module.exports = {
     uiHost: "127.0.0.1",
@@ -31,20 +33,33 @@ SETTINGS = """module.exports = {
 };
 """
 
+# what the flows read: cleared from the inherited environment so each test says what it gives
+_FLOW_ENV_PREFIXES = ("MQTT_", "SIM_", "ALERT_", "NOTES_", "VISION_", "N8N_", "SITE")
 
-def red_js() -> Path:
+
+def red_js(test_helper: bool = False) -> Path:
     """Node-RED's red.js, installed by scripts/install-node-red.sh (a no-op when already there)."""
-    out = subprocess.run(
-        [str(REPO / "scripts" / "install-node-red.sh")], check=True, capture_output=True, text=True, timeout=600
-    )
+    argv = [str(REPO / "scripts" / "install-node-red.sh"), *(["--test"] if test_helper else [])]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
     path = Path(out.stdout.strip().splitlines()[-1])
     assert path.exists(), f"install-node-red.sh printed {path}, which does not exist"
     return path
 
 
+@cache
+def node_red_home() -> Path:
+    """The npm prefix holding node-red and node-red-node-test-helper (installed once per session)."""
+    return red_js(test_helper=True).parents[2]
+
+
+def load_flow(name: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((FLOWS / f"{name}.json").read_text())
+    return data
+
+
 @dataclass
 class NodeRed:
-    """``NodeRed(workdir, flows, env).start()``: ``.url``, ``.flows()``, ``.log()``, ``.stop()``."""
+    """``NodeRed(workdir, flows, env).start()``: ``.url``, ``.deploy()``, ``.deployed()``, ``.log()``, ``.stop()``."""
 
     workdir: Path
     flows: list[dict[str, Any]]
@@ -63,13 +78,12 @@ class NodeRed:
         if not keep_files:
             (self.workdir / "flows.json").write_text(json.dumps(self.flows))
         self.port = free_port()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MQTT_", "SIM_", "ALERT_", "NOTES_", "VISION_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_FLOW_ENV_PREFIXES)}
         env.update(self.env)
+        red = red_js()
         with open(self.workdir / "node-red.log", "wb") as log:
             self.proc = subprocess.Popen(
-                ["node", str(red_js()), "-u", str(self.workdir), "-p", str(self.port), "flows.json"],
+                ["node", str(red), "-u", str(self.workdir), "-p", str(self.port), "flows.json"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -86,6 +100,25 @@ class NodeRed:
     def log(self) -> str:
         path = self.workdir / "node-red.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_log(self, text: str, count: int = 1, timeout: float = 30.0) -> str:
+        """The log once ``text`` appears ``count`` times in it (the caller asserts on what it needs)."""
+        wait_until(lambda: self.log().count(text) >= count, timeout, 0.1)
+        return self.log()
+
+    def deploy(self, nodes: list[dict[str, Any]]) -> str:
+        """A full deploy through the admin API, as the editor's *Deploy* button does; returns the new revision."""
+        before = self.log().count("Started flows")
+        resp = requests.post(
+            self.url + "/flows",
+            json={"flows": nodes},
+            headers={"Node-RED-API-Version": "v2", "Node-RED-Deployment-Type": "full"},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        self.wait_log("Started flows", before + 1)
+        rev: str = resp.json()["rev"]
+        return rev
 
     def deployed(self) -> list[dict[str, Any]]:
         """The flows the runtime runs, from the admin API."""
@@ -109,11 +142,6 @@ class NodeRed:
                 self.proc.wait(5)
 
 
-def load_flow(name: str) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads((FLOWS / f"{name}.json").read_text())
-    return data
-
-
 @dataclass
 class Suite:
     """Every flow in one Node-RED, with the real ingest (→ InfluxDB 1.6) and vision (→ the fake model)."""
@@ -121,7 +149,7 @@ class Suite:
     db: str
     sites: tuple[str, str]
     red: NodeRed
-    services: list[Any]
+    services: list[ServiceProcess]
     watch_dir: Path
 
     def stop(self) -> None:
@@ -130,23 +158,26 @@ class Suite:
             service.stop()
 
 
-def start_suite(
-    workdir: Path, mosquitto: Any, influxdb: Any, model: Any, db: str, extra_env: Mapping[str, str] | None = None
-) -> Suite:
-    """Start ingest, vision and Node-RED with all three flows (as ``./stack up`` combines them)."""
-    from mathnotes.testing.servers import ServiceProcess
+SIM_DEVICES = 3  # per site: 2 sites x 3 devices cover the simulator's five payload forms
 
+
+def start_suite(
+    workdir: Path,
+    mosquitto: Mosquitto,
+    influxdb: InfluxDB1,
+    model_url: str,
+    db: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Suite:
+    """Start ingest, vision and Node-RED with all three flows in one flows file (as ``./stack up`` does)."""
     sites = (f"{db}a", f"{db}b")
     influxdb.create_database(db)
-    services: list[Any] = []
-    ingest_port, vision_port = free_port(), free_port()
-    common = {"MQTT_URL": mosquitto.url, "LOG_LEVEL": "info", "HOST": "127.0.0.1", "INGEST_HOST": "127.0.0.1"}
-    ingest = ServiceProcess(
-        ["mathnotes-ingest"],
+    common = {"MQTT_URL": mosquitto.url, "LOG_LEVEL": "info", "SITE": sites[0]}
+    ingest = ServiceProcess.on_free_port(
+        "mathnotes-ingest",
+        workdir / "ingest",
         {
             **common,
-            "SITE": sites[0],
-            "INGEST_PORT": str(ingest_port),
             "INFLUX_URL": influxdb.url,
             "INFLUX_API": "v1",
             "INFLUX_BUCKET": db,
@@ -156,47 +187,43 @@ def start_suite(
             "INGEST_FLUSH_MS": "200",
             "INGEST_STATS_INTERVAL_S": "1",
         },
-        f"http://127.0.0.1:{ingest_port}/health",
-        workdir / "ingest",
     )
-    services.append(ingest.start())
-    vision = ServiceProcess(
-        ["mathnotes-vision"],
+    vision = ServiceProcess.on_free_port(
+        "mathnotes-vision",
+        workdir / "vision",
         {
             **common,
-            "SITE": sites[0],
-            "PORT": str(vision_port),
             "DASHSCOPE_API_KEY": "sk-test-nodered",
-            "DASHSCOPE_BASE_URL": model.base_url,
+            "DASHSCOPE_BASE_URL": model_url,
             "VISION_TELEMETRY": "true",
             "VISION_TIMEOUT_S": "10",
             "RATE_LIMIT_MAX_REQUESTS": "100000",
             "VISION_STATE_DIR": str(workdir / "vision-state"),
         },
-        f"http://127.0.0.1:{vision_port}/health",
-        workdir / "vision",
     )
-    services.append(vision.start())
+    services: list[ServiceProcess] = []
     watch_dir = workdir / "inbox"
     watch_dir.mkdir(parents=True, exist_ok=True)
-    flows = [node for name in ("device-simulator", "alerts", "notes-camera") for node in load_flow(name)]
     env = {
         "MQTT_HOST": mosquitto.host,
         "MQTT_PORT": str(mosquitto.port),
         "SITE": sites[0],
         "SIM_SITES": ",".join(sites),
-        "SIM_DEVICES": "2",
+        "SIM_DEVICES": str(SIM_DEVICES),
         "SIM_INTERVAL_S": "1",
         "SIM_SPIKE_PROBABILITY": "0.05",
         "SIM_SILENT_S": "4",
         "SIM_SILENT_EVERY_S": "8",
         "ALERT_STALE_S": "2",
-        "VISION_URL": f"http://127.0.0.1:{vision_port}",
+        "VISION_URL": vision.url,
         "NOTES_WATCH_DIR": str(watch_dir),
         **(extra_env or {}),
     }
-    red = NodeRed(workdir / "node-red", flows, env)
+    red = NodeRed(workdir / "node-red", [node for name in NAMES for node in load_flow(name)], env)
     try:
+        for process in (ingest, vision):
+            process.start()
+            services.append(process)
         red.start()
     except BaseException:
         for service in services:

@@ -4,49 +4,83 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import requests
 
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
 
-from .conftest import Webhook, png_bytes
-from .harness import Suite
+from .harness import SIM_DEVICES, Suite
 from .mqtt import Collector, publish
+from .support import Webhook, png_bytes
 
 MEASUREMENTS = ("temperature", "humidity", "co2", "battery", "counter")
 
 
-def _series(influxdb: InfluxDB1, q: str, db: str) -> list[dict[str, object]]:
-    result = influxdb.query(q, db=db)["results"][0]
-    series: list[dict[str, object]] = result.get("series", [])
+def _series(influxdb: InfluxDB1, q: str, db: str) -> list[dict[str, Any]]:
+    series: list[dict[str, Any]] = influxdb.query(q, db=db)["results"][0].get("series", [])
     return series
 
 
-def test_simulator_data_reaches_influxdb_through_ingest(suite: Suite, influxdb: InfluxDB1) -> None:
-    # 2 sites x 2 devices; the four devices use the four payload forms (envelope, JSON, bare, line protocol)
+def _devices(influxdb: InfluxDB1, q: str, db: str) -> set[tuple[str, str]]:
+    return {(s["tags"]["site"], s["tags"]["device"]) for s in _series(influxdb, q, db)}
+
+
+def test_simulator_data_reaches_influxdb_through_ingest_in_every_payload_form(
+    suite: Suite, influxdb: InfluxDB1
+) -> None:
+    a, b = suite.sites
+    everyone = {(site, f"env-0{i}") for site in suite.sites for i in range(1, SIM_DEVICES + 1)}
+
     def every_device_and_measurement() -> bool:
-        for m in MEASUREMENTS:
-            if len(_series(influxdb, f'SELECT count("value") FROM "{m}" GROUP BY "site", "device"', suite.db)) < 4:
-                return False
-        return True
+        q = 'SELECT count("value") FROM "{}" GROUP BY "site", "device"'
+        return all(_devices(influxdb, q.format(m), suite.db) == everyone for m in MEASUREMENTS)
 
     assert wait_until(every_device_and_measurement, 60, 0.5), suite.red.log()
-    series = _series(influxdb, 'SELECT last("value") FROM "counter" GROUP BY "site", "device"', suite.db)
-    assert {(s["tags"]["site"], s["tags"]["device"]) for s in series} == {  # type: ignore[index]
-        (site, dev) for site in suite.sites for dev in ("env-01", "env-02")
+    # the devices take the payload forms in turn (README-device-simulator.md); each leaves its own trace
+    by_form = {
+        "envelope and line protocol (tag sim)": ("""WHERE "sim" = 'true'""", "value"),
+        "Zigbee2MQTT-like flat JSON": ("", "linkquality"),
+        "nested JSON with a time key": ("", "signal_rssi"),
     }
-    temps = _series(influxdb, 'SELECT min("value"), max("value") FROM "temperature"', suite.db)[0]["values"]
-    low, high = temps[0][1], temps[0][2]  # type: ignore[index]
-    assert -20 <= low <= high <= 90
+    found = {
+        form: _devices(
+            influxdb, f'SELECT count("{field}") FROM "temperature" {where} GROUP BY "site", "device"', suite.db
+        )
+        for form, (where, field) in by_form.items()
+    }
+    assert found == {
+        "envelope and line protocol (tag sim)": {(a, "env-01"), (b, "env-01"), (b, "env-03")},
+        "Zigbee2MQTT-like flat JSON": {(a, "env-02")},
+        "nested JSON with a time key": {(b, "env-02")},
+    }  # and (a, env-03) sends bare numbers: only "value", no tag
+    temps = _series(influxdb, 'SELECT min("value"), max("value") FROM "temperature"', suite.db)[0]["values"][0]
+    assert -20 <= temps[1] <= temps[2] <= 90
+
+
+def test_the_silent_simulated_device_is_flagged_stale_then_resolved(suite: Suite, mosquitto: Mosquitto) -> None:
+    topic = f"alerts/{suite.sites[0]}/env-0{SIM_DEVICES}"  # the last device of the first site goes quiet
+    watch = Collector(mosquitto, topic)
+    try:
+
+        def from_first_firing() -> list[str]:
+            states = [a["state"] for a in watch.payloads(topic) if a["kind"] == "stale"]
+            return states[states.index("firing") :] if "firing" in states else []
+
+        wait_until(lambda: len(from_first_firing()) >= 2, 40, 0.2)  # SIM_SILENT_S=4 in every 8 s
+        states = from_first_firing()
+    finally:
+        watch.close()
+    assert states[:2] == ["firing", "resolved"], states  # once per silence, and back when it speaks again
 
 
 def test_threshold_crossing_raises_one_alert_and_hysteresis_holds(
     suite: Suite, mosquitto: Mosquitto, webhook: Webhook
 ) -> None:
     site = suite.sites[1]
-    topic = f"telemetry/{site}/probe-1/temperature"
-    watch = Collector(mosquitto, f"alerts/{site}/probe-1")
+    topic, alerts = f"telemetry/{site}/probe-1/temperature", f"alerts/{site}/probe-1"
+    watch = Collector(mosquitto, alerts)
     try:
         # forms vary on purpose: bare, envelope, flat JSON, line protocol; hovering at 35 (high) with hysteresis 1
         values = [
@@ -57,28 +91,34 @@ def test_threshold_crossing_raises_one_alert_and_hysteresis_holds(
             "temperature value=34.1",
             "35.9",
             "34.5",
+            "33.5",  # below high - hysteresis: resolves
         ]
         publish(mosquitto, [(topic, v) for v in values])
-        publish(mosquitto, [(topic, "33.5")])  # below high - hysteresis: resolves
-        alerts = watch.wait_for(f"alerts/{site}/probe-1", 2)
-        threshold = [a for a in alerts if a["kind"] == "threshold"]
-        assert [(a["state"], a["value"]) for a in threshold] == [("firing", 36.2), ("resolved", 33.5)], alerts
-        assert threshold[0]["threshold"] == 35 and threshold[0]["level"] == "high"
-        # then the probe goes silent: ALERT_STALE_S=2 flags it once
-        stale = [a for a in watch.wait_for(f"alerts/{site}/probe-1", 3) if a["kind"] == "stale"]
-        assert stale and stale[0]["state"] == "firing", watch.messages
+        # then the probe is silent: ALERT_STALE_S=2 flags it; alerts leave in order, so by the time the stale
+        # alert is here every threshold alert the readings caused is here too
+        wait_until(lambda: any(a["kind"] == "stale" for a in watch.payloads(alerts)), 30, 0.1)
+        received = watch.payloads(alerts)
     finally:
         watch.close()
-    assert wait_until(lambda: any(b.get("device") == "probe-1" for b in webhook.bodies), 20, 0.1)
-    posted = [b for b in webhook.bodies if b.get("device") == "probe-1"]
-    assert posted[0]["state"] == "firing" and posted[0]["measurement"] == "temperature"
+    threshold = [a for a in received if a["kind"] == "threshold"]
+    assert [(a["state"], a["value"]) for a in threshold] == [("firing", 36.2), ("resolved", 33.5)], received
+    assert threshold[0]["threshold"] == 35 and threshold[0]["level"] == "high"
+    assert [a["state"] for a in received if a["kind"] == "stale"] == ["firing"], received
+
+    # the same alerts reached the n8n webhook (each its own POST, so they may arrive in any order)
+    def posted() -> list[str]:
+        return sorted(json.dumps(b, sort_keys=True) for b in webhook.received() if b.get("device") == "probe-1")
+
+    wait_until(lambda: len(posted()) >= len(received), 20, 0.1)
+    assert posted() == sorted(json.dumps(a, sort_keys=True) for a in received)
 
 
 def test_alerts_are_counted_in_influxdb(suite: Suite, influxdb: InfluxDB1, mosquitto: Mosquitto) -> None:
     site = suite.sites[0]
     publish(mosquitto, [(f"telemetry/{site}/probe-2/co2", "1800")])
-    q = """SELECT sum("firing") FROM "alert" WHERE "device" = 'probe-2' AND "metric" = 'co2'"""
+    q = """SELECT sum("firing") FROM "alert" WHERE "device" = 'probe-2' AND "metric" = 'co2' AND "state" = 'firing'"""
     assert wait_until(lambda: bool(_series(influxdb, q, suite.db)), 30, 0.3)
+    assert _series(influxdb, q, suite.db)[0]["values"][0][1] == 1
 
 
 def test_uploaded_image_comes_back_analysed_through_the_fake_model(
@@ -90,14 +130,17 @@ def test_uploaded_image_comes_back_analysed_through_the_fake_model(
     watch = Collector(mosquitto, f"notes/{site}/analyzed")
     try:
         resp = requests.post(
-            suite.red.url + "/notes/upload", files={"file": ("page.png", png_bytes(), "image/png")}, timeout=60
+            suite.red.url + "/notes/upload",
+            files={"file": ("page.png", png_bytes(), "image/png")},
+            data={"task": "solve"},
+            timeout=60,
         )
         assert resp.status_code == 200, resp.text
         assert resp.headers["content-type"].startswith("text/markdown")
         assert "x^2 + 1" in resp.text
         note = watch.wait_for(f"notes/{site}/analyzed")[0]
         assert note["source"] == {"kind": "upload", "name": "page.png"} and "x^2 + 1" in note["markdown"]
-        assert "x^2 + 1" in note["latex"]
+        assert note["task"] == "solve" and "x^2 + 1" in note["latex"] and note["site"] == site
     finally:
         watch.close()
     sent = json.dumps(fake_model.requests[-1]["body"])
@@ -149,7 +192,7 @@ def test_failures_reach_the_catch_node_as_clear_messages(
         )
         assert broken.status_code == 502
         message = broken.json()["error"]["message"]
-        assert message.startswith("vision API answered 5") and "p.png" in message, message
+        assert message.startswith("vision API answered 502 for p.png: upstream_unavailable"), message
         errors = watch.wait_for(f"notes/{site}/errors", 2)
         assert [e["error"] for e in errors] == [empty.json()["error"]["message"], message]
     finally:
