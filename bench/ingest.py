@@ -2,11 +2,12 @@
 
 Prints one JSON object:
 
-* ``drain``: the broker holds the same backlog of N QoS 1 messages for three persistent
+* ``drain``: the broker holds the same backlog of N QoS 1 messages for four persistent
   sessions; each consumer is timed draining it: a bare paho subscriber (``raw_paho``, the
-  ceiling), ``mathnotes-ingest`` (acknowledging only after InfluxDB accepted each batch,
-  ``loss`` counted exactly) and a naive consumer writing one point per message in
-  ``on_message`` (``naive``, a smaller backlog);
+  ceiling the targets are set against), the same bare subscriber on the reader the service
+  uses (``raw_fast``: ``mathnotes.ingest.mqttclient.FastClient``), ``mathnotes-ingest``
+  (acknowledging only after InfluxDB accepted each batch, ``loss`` counted exactly) and a
+  naive consumer writing one point per message in ``on_message`` (``naive``, a smaller backlog);
 * ``mqtt5``: the same drain with ``INGEST_MQTT_PROTOCOL=5`` (paho's MQTT 5 property parsing costs more);
 * ``shared``: the same drain split across two ingest processes by a shared subscription;
 * ``window``: the same ingest drain with the broker's default ``max_inflight_messages 20``;
@@ -35,6 +36,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import requests
 
+from mathnotes.ingest.mqttclient import FastClient
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 BROKER_CONF = "max_inflight_messages {inflight}\nmax_queued_messages 0\nmax_queued_bytes 0\n"
@@ -92,14 +94,15 @@ def connected_at(proc: ServiceProcess) -> float:
 
 
 class RawSubscriber:
-    """A bare paho QoS 1 subscriber with a persistent session: the ceiling."""
+    """A bare paho QoS 1 subscriber with a persistent session: the ceiling (``fast``: on our reader)."""
 
-    def __init__(self, broker: Mosquitto, topic: str, expected: int) -> None:
+    def __init__(self, broker: Mosquitto, topic: str, expected: int, fast: bool = False) -> None:
         self.broker, self.topic, self.expected = broker, topic, expected
         self.count = 0
         self.done = threading.Event()
         self.connected_at = 0.0
-        self.client = mqtt.Client(
+        cls = FastClient if fast else mqtt.Client
+        self.client = cls(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex[:6]}", clean_session=False
         )
         self.client.on_connect = lambda *_a: setattr(self, "connected_at", time.perf_counter())
@@ -121,6 +124,17 @@ class RawSubscriber:
     def disconnect(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def drain(self) -> float:
+        """Reconnect, receive the backlog waiting in the session, disconnect; the rate from connect."""
+        self.count = 0
+        self.done.clear()
+        started = time.perf_counter()
+        self.connect()
+        self.done.wait(600)
+        rate = self.expected / (time.perf_counter() - max(started, self.connected_at))
+        self.disconnect()
+        return rate
 
 
 class NaiveSubscriber(RawSubscriber):
@@ -218,24 +232,20 @@ class Bench:
             "rounds": rounds,
         }
         sub = RawSubscriber(broker, topic, per_round) if raw else None
+        fast = RawSubscriber(broker, topic, per_round, fast=True) if raw else None
         naive = NaiveSubscriber(broker, topic, naive_backlog, self.influx, db) if naive_backlog else None
-        for s in (sub, naive):
+        for s in (sub, fast, naive):
             if s:
                 s.connect()
                 s.disconnect()
         proc = self.ingest(broker, db, f"bench-{db}", f"ingest-{db}", protocol)
         proc.stop()
-        raw_rates, ingest_rates = [], []
+        raw_rates: dict[RawSubscriber, list[float]] = {s: [] for s in (sub, fast) if s}
+        ingest_rates = []
         for r in range(rounds):
             publish(broker, topic, per_round, start_seq=r * per_round)
-            if sub:
-                sub.count = 0
-                sub.done.clear()
-                started = time.perf_counter()
-                sub.connect()
-                sub.done.wait(600)
-                raw_rates.append(per_round / (time.perf_counter() - max(started, sub.connected_at)))
-                sub.disconnect()
+            for s, rates in raw_rates.items():
+                rates.append(s.drain())
             before = proc.log_text().count("connected to")
             proc.start()
             wait_until(partial(reconnected, proc, before), 20, 0.005)
@@ -245,11 +255,12 @@ class Bench:
         out["ingest_msgs_per_s"] = round(statistics.median(ingest_rates))
         out["ingest_rounds"] = [round(x) for x in ingest_rates]
         out["ingest_loss"] = per_round * rounds - self.count(db)
-        if sub:
-            out["raw_paho_msgs_per_s"] = round(statistics.median(raw_rates))
-            out["raw_rounds"] = [round(x) for x in raw_rates]
-            ratios = [i / w for i, w in zip(ingest_rates, raw_rates, strict=True)]
-            out["ingest_vs_raw"] = round(statistics.median(ratios), 3)
+        for s, rates in raw_rates.items():
+            name = "raw_fast" if s is fast else "raw"
+            out[f"{name}_paho_msgs_per_s"] = round(statistics.median(rates))
+            out[f"{name}_rounds"] = [round(x) for x in rates]
+            ratios = [i / w for i, w in zip(ingest_rates, rates, strict=True)]
+            out[f"ingest_vs_{name}"] = round(statistics.median(ratios), 3)
         if naive:
             started = time.perf_counter()
             naive.connect()

@@ -47,13 +47,18 @@ class Harness:
         self.metrics = IngestMetrics()
         self.spool = Spool(tmp_path / "spool", spool_bytes)
         self.pipeline = Pipeline(
-            writer, self.spool, self.metrics, self.dead.append, batch_size=kw.pop("batch_size", 5000), **kw
+            writer,
+            self.spool,
+            self.metrics,
+            self.dead.append,
+            lambda items: self.acked.extend(item.topic for item in items),
+            batch_size=kw.pop("batch_size", 5000),
+            **kw,
         )
         self.pipeline.start()
 
     def submit(self, lines: list[str], topic: str = "t") -> Item:
         item = Item(lines=lines, topic=topic, done=threading.Event())
-        item.ack = lambda: self.acked.append(topic)
         self.pipeline.submit(item)
         return item
 

@@ -1,9 +1,10 @@
 """The MQTT side: paho-mqtt 2.x (VERSION2 callbacks), QoS 1, persistent session, manual acks.
 
-paho's network thread only hands raw messages to a parser thread; parsing and
-writing never run on it. Each message is acknowledged by the pipeline once
-its batch is in InfluxDB or the spool (see ``pipeline``), so a crash before
-that means the broker redelivers it. The client id is stable and the session
+paho's network thread (a :class:`~.mqttclient.FastClient`) only hands raw
+messages to a parser thread; parsing and writing never run on it. Each message
+is acknowledged once its batch is in InfluxDB or the spool (the pipeline calls
+:meth:`Consumer.acknowledge` per batch), so a crash before that means the broker
+redelivers it. The client id is stable and the session
 persistent (MQTT 5: clean_start off with a long session expiry; 3.1.1:
 clean_session off), so messages published while we are away wait for us.
 """
@@ -16,7 +17,6 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -26,14 +26,24 @@ from paho.mqtt.properties import Properties
 from .dlq import dlq_message
 from .lineproto import encode
 from .metrics import IngestMetrics
+from .mqttclient import FastClient
 from .parse import ParseOptions, Rejected, parse_message
 from .pipeline import DeadLetter, Item, Pipeline
 from .settings import IngestSettings
 
-__all__ = ["Consumer"]
+__all__ = ["Consumer", "mids_to_ack"]
 
 log = logging.getLogger("mathnotes.ingest.mqtt")
 SESSION_EXPIRY = 7 * 24 * 3600
+
+
+def mids_to_ack(items: list[Item], generation: int) -> list[int]:
+    """Packet ids to PUBACK, in order: QoS 1 messages that came in on connection ``generation``.
+
+    After a reconnect the broker redelivers what was not acknowledged, and a
+    stale id could acknowledge a different message that reuses it.
+    """
+    return [item.mid for item in items if item.mid is not None and item.generation == generation]
 
 
 class Consumer:
@@ -42,7 +52,7 @@ class Consumer:
     ) -> None:
         self.settings, self.pipeline, self.opts, self.metrics = settings, pipeline, opts, metrics
         self.v5 = settings.mqtt_protocol == "5"
-        self.client = mqtt.Client(
+        self.client = FastClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
             protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
@@ -63,9 +73,7 @@ class Consumer:
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self._raw: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int] | None] = queue.SimpleQueue()
-        # Bumped on every disconnect. An ack is sent only on the connection its message came in on: after a
-        # reconnect the broker redelivers what was not acked, and a stale ack could hit a reused packet id.
-        self._generation = 0
+        self._generation = 0  # bumped on every disconnect (see mids_to_ack)
         self._parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
         self._closing = False
         self._received = metrics.received.labels("mqtt")
@@ -154,27 +162,26 @@ class Consumer:
         now = time.time_ns()
         self._received.inc()
         payload = bytes(msg.payload)
-        item = Item(
-            lines=[], ack=self._acker(msg.mid, msg.qos, generation), topic=msg.topic, payload=payload, received_ns=now
-        )
+        mid = msg.mid if msg.qos else None
         try:
-            item.lines = [encode(p) for p in parse_message(msg.topic, payload, now, self.opts)]
+            topic = msg.topic
+        except UnicodeDecodeError:  # MQTT forbids it and Mosquitto refuses it, but never let it stop intake
+            topic = bytes(msg._topic).decode("utf-8", "replace")
+            dead = DeadLetter("topic_mismatch", "the topic is not UTF-8", topic, payload, now)
+            return Item([], mid=mid, generation=generation, dead=dead, topic=topic, payload=payload, received_ns=now)
+        item = Item(lines=[], mid=mid, generation=generation, topic=topic, payload=payload, received_ns=now)
+        try:
+            item.lines = [encode(p) for p in parse_message(topic, payload, now, self.opts)]
         except Rejected as err:
-            item.dead = DeadLetter(err.reason, err.detail, msg.topic, payload, now)
+            item.dead = DeadLetter(err.reason, err.detail, topic, payload, now)
         except Exception as err:  # a parser bug must not stop intake: dead-letter the message instead
-            log.exception("internal error parsing a message from %s", msg.topic)
-            item.dead = DeadLetter("internal_error", f"{type(err).__name__}: {err}"[:300], msg.topic, payload, now)
+            log.exception("internal error parsing a message from %s", topic)
+            item.dead = DeadLetter("internal_error", f"{type(err).__name__}: {err}"[:300], topic, payload, now)
         return item
 
-    def _acker(self, mid: int, qos: int, generation: int) -> Callable[[], None] | None:
-        if qos == 0:
-            return None
-
-        def ack() -> None:
-            if generation == self._generation:
-                self.client.ack(mid, qos)
-
-        return ack
+    def acknowledge(self, items: list[Item]) -> None:
+        """PUBACK a finished batch's QoS 1 messages that came in on the current connection, in order."""
+        self.client.ack_many(mids_to_ack(items, self._generation))
 
     # --- publishing ------------------------------------------------------------------------
 

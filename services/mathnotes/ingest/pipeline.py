@@ -13,7 +13,8 @@ configured never stalls it), or ``flush_interval`` after its first item, then:
   the bad lines go to the dead-letter queue;
 * if InfluxDB stays unavailable for ``spool_after`` seconds, or the spool is
   not empty (order is kept), puts the batch in the disk spool instead;
-* only then publishes its dead letters and acknowledges its items in order.
+* only then publishes its dead letters and acknowledges its items in order
+  (``acknowledge``: the consumer's, one call per batch).
 
 So an item is acknowledged once InfluxDB accepted its points or they are
 fsync'd in the spool, which replays oldest first when InfluxDB answers again.
@@ -52,7 +53,8 @@ class Item:
     lines: list[str]
     source: str = "mqtt"
     dead: DeadLetter | None = None
-    ack: Callable[[], None] | None = None
+    mid: int | None = None  # MQTT packet id of a QoS 1 message, acknowledged through ``acknowledge``
+    generation: int = 0  # the broker connection it came in on
     done: threading.Event | None = None
     topic: str = ""
     payload: bytes = b""
@@ -67,6 +69,7 @@ class Pipeline:
         spool: Spool,
         metrics: IngestMetrics,
         publish_dead: Callable[[DeadLetter], None],
+        acknowledge: Callable[[list[Item]], None] = lambda _items: None,
         *,
         batch_size: int = 5000,
         flush_interval: float = 1.0,
@@ -80,7 +83,7 @@ class Pipeline:
         self.max_queued_lines = max_queued_lines
         self._overflowing = False
         self.writer, self.spool, self.metrics = writer, spool, metrics
-        self.publish_dead = publish_dead
+        self.publish_dead, self.acknowledge = publish_dead, acknowledge
         self.batch_size, self.flush_interval, self.window = batch_size, flush_interval, window
         self.spool_after, self.max_backoff = spool_after, max_backoff
         self._items: collections.deque[Item] = collections.deque()
@@ -168,7 +171,7 @@ class Pipeline:
                     break  # intake paused (a full in-flight window, or a lull): write what we have
             batch: list[Item] = []
             count = 0
-            while self._items and count < self.batch_size and len(batch) < self.max_items:
+            while self._items and count < self.batch_size:  # when behind, up to a full batch in one write
                 item = self._items.popleft()
                 batch.append(item)
                 count += len(item.lines)
@@ -236,8 +239,8 @@ class Pipeline:
                 log.exception("could not publish a dead letter (%s)", letter.reason)
         for item in batch:
             item.outcome = "rejected" if item.dead is not None else outcome
-            if item.ack is not None:
-                item.ack()
+        self.acknowledge(batch)
+        for item in batch:
             if item.done is not None:
                 item.done.set()
 

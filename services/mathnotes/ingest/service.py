@@ -50,6 +50,7 @@ class IngestService:
             self.spool,
             self.metrics,
             self._publish_dead,
+            self._acknowledge,
             batch_size=settings.batch_size,
             flush_interval=settings.flush_ms / 1000,
             window=settings.receive_maximum,
@@ -107,6 +108,9 @@ class IngestService:
 
     def _publish_dead(self, letter: DeadLetter) -> None:
         self.consumer.publish_dead(letter)
+
+    def _acknowledge(self, items: list[Item]) -> None:
+        self.consumer.acknowledge(items)
 
     # --- health -----------------------------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""Consumer.to_item and acknowledge: what a raw MQTT message becomes, without a broker connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from mathnotes.config import load
+from mathnotes.ingest.consumer import mids_to_ack
+from mathnotes.ingest.pipeline import Item
+from mathnotes.ingest.service import IngestService
+from mathnotes.ingest.settings import IngestSettings
+
+
+def service(tmp_path: Path) -> IngestService:
+    env = {"INGEST_SPOOL_DIR": str(tmp_path / "spool"), "INFLUX_URL": "http://127.0.0.1:9", "INFLUX_API": "v1"}
+    return IngestService(load(IngestSettings, env, env_file=None))
+
+
+def message(topic: bytes, payload: bytes, mid: int = 7, qos: int = 1) -> mqtt.MQTTMessage:
+    msg = mqtt.MQTTMessage(mid, topic)
+    msg.payload, msg.qos = payload, qos
+    return msg
+
+
+def test_a_message_becomes_lines_and_remembers_its_packet_id(tmp_path: Path) -> None:
+    consumer = service(tmp_path).consumer
+    item = consumer.to_item(message(b"telemetry/lab/t1/climate", b'{"temp": 21}'), generation=3)
+    assert item.dead is None and item.mid == 7 and item.generation == 3
+    assert len(item.lines) == 1 and item.lines[0].startswith("climate,device=t1,site=lab temp=21.0 ")
+    qos0 = consumer.to_item(message(b"telemetry/lab/t1/climate", b"21", qos=0), generation=3)
+    assert qos0.mid is None  # nothing to acknowledge
+
+
+def test_a_topic_that_is_not_utf8_is_dead_lettered_not_raised(tmp_path: Path) -> None:
+    consumer = service(tmp_path).consumer
+    item = consumer.to_item(message(b"telemetry/lab/\xff/climate", b"21"), generation=0)
+    assert item.dead is not None and item.dead.reason == "topic_mismatch"
+    assert item.dead.topic == "telemetry/lab/\ufffd/climate" and item.dead.payload == b"21"
+    assert item.lines == [] and item.mid == 7  # still acknowledged once its batch is done
+
+
+def test_only_messages_of_the_current_connection_are_acknowledged() -> None:
+    items = [Item([], mid=1, generation=1), Item([], mid=2, generation=2), Item([]), Item([], mid=4, generation=2)]
+    assert mids_to_ack(items, 2) == [2, 4]  # in order; QoS 0 and the older connection's are left out
+    assert mids_to_ack(items, 3) == []

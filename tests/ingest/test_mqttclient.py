@@ -1,0 +1,200 @@
+"""FastClient and BufferedSocket: the buffered reader, the lean delivery and batched acks, on a real Mosquitto."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient
+from mathnotes.testing.servers import Mosquitto
+
+# --- BufferedSocket over a local socket pair (no broker needed) ------------------------------
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_reads_are_served_from_one_buffered_chunk(pair: tuple[socket.socket, socket.socket]) -> None:
+    writer, reader = pair
+    writer.sendall(b"\x30\x05hello\x40\x02\x00\x01")
+    buffered = BufferedSocket(reader)
+    assert buffered.pending() == 0
+    assert buffered.recv(1) == b"\x30"
+    assert buffered.pending() == 10  # the rest arrived with the same recv
+    assert buffered.recv(1) == b"\x05"
+    assert buffered.recv(5) == b"hello"
+    assert buffered.recv(100) == b"\x40\x02\x00\x01"  # never more than is buffered
+    assert buffered.pending() == 0
+    with pytest.raises(BlockingIOError):  # empty: the socket's own error, which paho reads as "try later"
+        buffered.recv(1)
+    writer.close()
+    assert buffered.recv(1) == b""  # closed by the peer
+    assert buffered.fileno() == reader.fileno()  # everything else is the socket's
+
+
+def test_a_body_larger_than_a_chunk_arrives_whole(pair: tuple[socket.socket, socket.socket]) -> None:
+    writer, reader = pair
+    reader.setblocking(True)
+    body = bytes(range(256)) * (CHUNK // 256 * 3)
+    buffered = BufferedSocket(reader)
+    got = bytearray()
+    writer.sendall(b"!")
+    assert buffered.recv(1) == b"!"
+    sender = threading.Thread(target=writer.sendall, args=(body,))
+    sender.start()
+    while len(got) < len(body):
+        got += buffered.recv(len(body) - len(got))
+    sender.join()
+    assert bytes(got) == body
+
+
+# --- FastClient against the real broker ------------------------------------------------------
+
+
+def client(mosquitto: Mosquitto, client_id: str, *, v5: bool = False, manual_ack: bool = True) -> FastClient:
+    return FastClient(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else False,
+        manual_ack=manual_ack,
+    )
+
+
+def connect(c: FastClient, mosquitto: Mosquitto, topic: str, qos: int = 1) -> queue.SimpleQueue[mqtt.MQTTMessage]:
+    received: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
+    subscribed: queue.SimpleQueue[bool] = queue.SimpleQueue()
+    c.on_message = lambda _c, _u, msg: received.put(msg)
+    c.on_subscribe = lambda *_a: subscribed.put(True)
+    c.on_connect = lambda cl, *_a: cl.subscribe(topic, qos)
+    if c.protocol == mqtt.MQTTv5:
+        c.connect(mosquitto.host, mosquitto.port, clean_start=False)
+    else:
+        c.connect(mosquitto.host, mosquitto.port)
+    c.loop_start()
+    assert subscribed.get(timeout=10)
+    return received
+
+
+def publish(mosquitto: Mosquitto, messages: list[tuple[str, bytes, int]], props: Properties | None = None) -> None:
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if props else mqtt.MQTTv311)
+    pub.max_inflight_messages_set(100)
+    pub.connect(mosquitto.host, mosquitto.port)
+    pub.loop_start()
+    infos = [pub.publish(t, p, qos=q, properties=props) for t, p, q in messages]
+    for info in infos:
+        info.wait_for_publish(30)
+    pub.disconnect()
+    pub.loop_stop()
+
+
+def take(received: queue.SimpleQueue[mqtt.MQTTMessage], n: int) -> list[mqtt.MQTTMessage]:
+    return [received.get(timeout=20) for _ in range(n)]
+
+
+def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto) -> None:
+    topic = f"fast/{uuid.uuid4().hex[:8]}"
+    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}")
+    received = connect(c, mosquitto, f"{topic}/#")
+    sizes = [0, 1, 127, 128, 16_383, 16_384, CHUNK - 5, CHUNK + 7, 3 * CHUNK] + [40] * 2000
+    sent = [(f"{topic}/{i % 3}", bytes([i % 251]) * size, 1) for i, size in enumerate(sizes)]
+    publisher = threading.Thread(target=publish, args=(mosquitto, sent))
+    publisher.start()
+    got = []
+    while len(got) < len(sent):  # acknowledged as they come: the broker's in-flight window is small
+        batch = take(received, 1)
+        while not received.empty() and len(got) + len(batch) < len(sent):
+            batch.append(received.get())
+        c.ack_many([m.mid for m in batch])
+        got += batch
+    publisher.join()
+    assert [(m.topic, m.payload, m.qos) for m in got] == sent
+    assert all(m.mid > 0 and not m.retain and not m.dup for m in got)
+    c.disconnect()
+    c.loop_stop()
+
+
+def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> None:
+    topic = f"fast/{uuid.uuid4().hex[:8]}"
+    client_id = f"fast-{uuid.uuid4().hex[:6]}"
+    c = client(mosquitto, client_id)
+    received = connect(c, mosquitto, topic)
+    publish(mosquitto, [(topic, f"m{i}".encode(), 1) for i in range(10)])
+    got = take(received, 10)
+    c.ack_many([m.mid for m in got[:6]])
+    c.ack_many([])
+    c.disconnect()  # after the acks in its queue: the broker has them before the DISCONNECT
+    c.loop_stop()
+
+    again = client(mosquitto, client_id)
+    redelivered = connect(again, mosquitto, topic)
+    rest = take(redelivered, 4)
+    assert [m.payload for m in rest] == [f"m{i}".encode() for i in range(6, 10)]
+    assert all(m.dup for m in rest)
+    again.ack_many([m.mid for m in rest])
+    again.disconnect()
+    again.loop_stop()
+
+    last = client(mosquitto, client_id)
+    nothing = connect(last, mosquitto, topic)
+    with pytest.raises(queue.Empty):
+        nothing.get(timeout=1.5)  # everything was acknowledged: nothing is redelivered
+    last.disconnect()
+    last.loop_stop()
+
+
+def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto) -> None:
+    topic = f"fast/{uuid.uuid4().hex[:8]}"
+    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
+    received = connect(c, mosquitto, topic, qos=2)
+    publish(mosquitto, [(topic, b"zero", 0), (topic, b"one", 1), (topic, b"two", 2)])
+    got = sorted(take(received, 3), key=lambda m: m.qos)
+    assert [(m.payload, m.qos) for m in got] == [(b"zero", 0), (b"one", 1), (b"two", 2)]
+    assert got[2].info is not None  # QoS 2 went through paho's own handling
+    c.disconnect()
+    c.loop_stop()
+
+    again = client(mosquitto, c._client_id.decode())
+    nothing = connect(again, mosquitto, topic, qos=2)
+    with pytest.raises(queue.Empty):
+        nothing.get(timeout=1.5)  # auto-acknowledged by the client itself
+    again.disconnect()
+    again.loop_stop()
+
+
+def test_mqtt5_properties_reach_on_message(mosquitto: Mosquitto) -> None:
+    topic = f"fast/{uuid.uuid4().hex[:8]}"
+    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", v5=True)
+    received = connect(c, mosquitto, topic)
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("device", "t1")
+    props.ContentType = "application/json"
+    publish(mosquitto, [(topic, b'{"v": 1}', 1)], props)
+    (msg,) = take(received, 1)
+    assert msg.payload == b'{"v": 1}'
+    assert msg.properties is not None
+    assert msg.properties.ContentType == "application/json"
+    assert ("device", "t1") in msg.properties.UserProperty
+    c.ack_many([msg.mid])
+    c.disconnect()
+    c.loop_stop()
+
+
+def test_topic_filtered_callbacks_are_refused() -> None:
+    c = FastClient(mqtt.CallbackAPIVersion.VERSION2)
+    with pytest.raises(NotImplementedError):
+        c.message_callback_add("a/#", lambda *_a: None)
