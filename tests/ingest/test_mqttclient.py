@@ -10,10 +10,15 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from paho.mqtt import _packet
+from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient
+from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish
 from mathnotes.testing.servers import Mosquitto
 
 # --- BufferedSocket over a local socket pair (no broker needed) ------------------------------
@@ -60,6 +65,89 @@ def test_a_body_larger_than_a_chunk_arrives_whole(pair: tuple[socket.socket, soc
         got += buffered.recv(len(body) - len(got))
     sender.join()
     assert bytes(got) == body
+
+
+# --- decode_publish, held to paho's own decoder ---------------------------------------------
+
+
+def publish_body(topic: bytes, qos: int, mid: int, props: bytes | None, payload: bytes) -> bytes:
+    return len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"") + (props or b"") + payload
+
+
+def properties(user: list[tuple[str, str]], content_type: str | None, expiry: int | None) -> Properties:
+    props = Properties(PacketTypes.PUBLISH)
+    for pair in user:
+        props.UserProperty = pair
+    if content_type is not None:
+        props.ContentType = content_type
+    if expiry is not None:
+        props.MessageExpiryInterval = expiry
+    return props
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"), max_size=20)
+
+
+@given(
+    topic=st.binary(min_size=1, max_size=300),
+    qos=st.integers(0, 1),
+    mid=st.integers(1, 65535),
+    payload=st.binary(max_size=2000),
+    retain=st.booleans(),
+    dup=st.booleans(),
+    v5=st.booleans(),
+    user=st.lists(st.tuples(text, text), max_size=3),
+    content_type=st.none() | text,
+    expiry=st.none() | st.integers(0, 2**32 - 1),
+)
+def test_decode_publish_agrees_with_paho(
+    topic: bytes,
+    qos: int,
+    mid: int,
+    payload: bytes,
+    retain: bool,
+    dup: bool,
+    v5: bool,
+    user: list[tuple[str, str]],
+    content_type: str | None,
+    expiry: int | None,
+) -> None:
+    header = 0x30 | qos << 1 | int(retain) | int(dup) << 3
+    props = properties(user, content_type, expiry).pack() if v5 else None
+    body = publish_body(topic, qos, mid, props, payload)
+    theirs = _packet.decode_publish(header, body, MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311)
+    got_topic, got_mid, got_props, got_payload = decode_publish(header, body, v5)
+    assert (got_topic, got_mid if qos else 0, got_payload) == (theirs.topic, theirs.mid, theirs.payload)
+    if v5:
+        assert theirs.properties is not None
+        if props == b"\x00":
+            assert got_props is None  # none carried: none built
+        else:
+            assert got_props is not None and got_props.json() == theirs.properties.json()
+
+
+@given(body=st.binary(max_size=40), header=st.sampled_from([0x30, 0x32, 0x33, 0x3A]), v5=st.booleans())
+def test_decode_publish_fails_like_paho_on_any_bytes(body: bytes, header: int, v5: bool) -> None:
+    """Garbage is MalformedPacket (paho then drops the connection), exactly when paho's decoder says so."""
+    proto = MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
+    try:
+        theirs = _packet.decode_publish(header, body, proto)
+    except MalformedPacket:
+        with pytest.raises(MalformedPacket):
+            decode_publish(header, body, v5)
+        return
+    topic, mid, _props, payload = decode_publish(header, body, v5)
+    assert (topic, mid, payload) == (theirs.topic, theirs.mid, theirs.payload)
+
+
+def test_a_truncated_publish_is_malformed() -> None:
+    for body in (b"", b"\x00", b"\x00\x05abc", b"\x00\x01a\x00"):
+        with pytest.raises(MalformedPacket):
+            decode_publish(0x32, body, False)
+    with pytest.raises(MalformedPacket):
+        decode_publish(0x30, b"\x00\x00payload", False)  # an empty topic is MQTT 5's alias case only
+    with pytest.raises(MalformedPacket):
+        decode_publish(0x32, b"\x00\x01a\x00\x07", True)  # no property length
 
 
 # --- FastClient against the real broker ------------------------------------------------------

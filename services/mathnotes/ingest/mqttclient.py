@@ -6,18 +6,21 @@ once per packet. :class:`FastClient` reads the socket in 256 KiB chunks
 through :class:`BufferedSocket` and, on each wake-up, handles every complete
 packet already buffered before returning to the loop: on a backlog drain that
 about doubles the rate at which paho alone delivers messages
-(``bench/ingest.py`` prints both). QoS 0 and 1 PUBLISH packets are decoded by
-paho and handed to ``on_message`` as paho's ``MQTTMessage``, minus its ``info``
-(a ``threading.Condition`` per message that only outgoing messages use, a sixth
-of the intake's time when it was there): ``message_callback_add`` filters are
-not supported. QoS 2, connects, reconnects and every other callback are paho's own.
+(``bench/ingest.py`` prints both). QoS 0 and 1 PUBLISH packets are decoded
+here (:func:`decode_publish`, held to paho's own decoder by a property test)
+and handed to ``on_message`` as paho's ``MQTTMessage``, minus its ``info`` (a
+``threading.Condition`` per message that only outgoing messages use: a sixth of
+the intake's time) and, for MQTT 5, with ``properties`` None when the message
+carries none (paho builds an empty ``Properties`` for each: a third of an MQTT 5
+intake's time). ``message_callback_add`` filters are not supported. QoS 2,
+connects, reconnects and every other callback are paho's own.
 
 :meth:`FastClient.ack_many` queues the PUBACKs of a written batch as one
 write and one loop wake-up instead of one of each per message (``ack``).
 
 This leans on paho 2.2's internals (``_create_socket``, ``_handle_publish``,
-``_packet_queue``, ``_packet.decode_publish``), hence the ``paho-mqtt>=2.2,<2.3``
-pin; ``tests/ingest/test_mqttclient.py`` holds them to the behaviour relied on,
+``_packet_queue``, ``_in_packet``), hence the ``paho-mqtt>=2.2,<2.3`` pin;
+``tests/ingest/test_mqttclient.py`` holds them to the behaviour relied on,
 against a real broker.
 """
 
@@ -28,13 +31,50 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt._packet import decode_publish
+from paho.mqtt.exception import MalformedPacket, MQTTException
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-__all__ = ["BufferedSocket", "FastClient"]
+__all__ = ["BufferedSocket", "FastClient", "decode_publish"]
 
 CHUNK = 256 * 1024
 BURST = 2000  # most packets handled per wake-up before paho's loop (keepalive, writes) runs again
 PUBACK = 0x40
+
+
+def decode_publish(header: int, body: bytes | bytearray, v5: bool) -> tuple[bytes, int, Properties | None, bytes]:
+    """A PUBLISH packet's topic, packet id (0 at QoS 0), MQTT 5 properties (None if none) and payload.
+
+    ``header`` is the fixed header's first byte, ``body`` what follows the remaining length.
+    Raises paho's ``MalformedPacket``, on which paho drops the connection.
+    """
+    qos = (header >> 1) & 3
+    if len(body) < 2:
+        raise MalformedPacket("PUBLISH without a topic length")
+    end = 2 + (body[0] << 8 | body[1])
+    pos = end + (2 if qos else 0)
+    if len(body) < pos:
+        raise MalformedPacket("PUBLISH shorter than its topic and packet id")
+    topic = bytes(body[2:end])
+    if not topic and not v5:
+        raise MalformedPacket("topic can't be empty in MQTTv3")
+    mid = body[end] << 8 | body[end + 1] if qos else 0
+    properties = None
+    if v5:
+        if pos >= len(body):
+            raise MalformedPacket("MQTT 5 PUBLISH without a property length")
+        if body[pos]:
+            properties = Properties(PacketTypes.PUBLISH)
+            try:
+                _, size = properties.unpack(body[pos:])
+            except MalformedPacket:
+                raise
+            except (struct.error, IndexError, KeyError, ValueError, MQTTException) as err:  # as paho converts them
+                raise MalformedPacket(f"bad PUBLISH properties: {err}") from err
+            pos += size
+        else:
+            pos += 1
+    return topic, mid, properties, bytes(body[pos:])
 
 
 class BufferedSocket:
@@ -90,19 +130,21 @@ class FastClient(mqtt.Client):
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         command = self._in_packet["command"]
-        if command & 0x06 == 0x04:  # QoS 2: paho's own exchange
+        qos = (command >> 1) & 3
+        if qos > 1:  # QoS 2 is paho's own exchange (and 3 its protocol error)
             return super()._handle_publish()
-        result = decode_publish(command, self._in_packet["packet"], self._protocol)
+        v5 = self._protocol == mqtt.MQTTv5
+        topic, mid, properties, payload = decode_publish(command, self._in_packet["packet"], v5)
         message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
-        message.mid, message._topic, message.payload = result.mid, result.topic, result.payload
-        message.qos, message.retain, message.dup = result.qos, result.retain, result.dup
-        message.properties, message.state, message.timestamp = result.properties, mqtt.mqtt_ms_invalid, time.monotonic()
+        message.mid, message._topic, message.payload, message.properties = mid, topic, payload, properties
+        message.qos, message.retain, message.dup = qos, bool(command & 1), bool(command & 8)
+        message.state, message.timestamp = mqtt.mqtt_ms_invalid, time.monotonic()
         on_message = self.on_message
         if on_message is not None:
             with self._in_callback_mutex:
                 on_message(self, self._userdata, message)
-        if result.qos and not self._manual_ack:
-            return self._send_puback(result.mid)
+        if qos and not self._manual_ack:
+            return self._send_puback(mid)
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
