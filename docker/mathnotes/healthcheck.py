@@ -20,7 +20,7 @@ ALIVE = {200, 503}
 def probe(port: str, timeout: float = 4.0) -> int | None:
     url = f"http://127.0.0.1:{port}/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - fixed loopback URL
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as err:
         return int(err.code)

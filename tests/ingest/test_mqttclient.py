@@ -286,3 +286,21 @@ def test_topic_filtered_callbacks_are_refused() -> None:
     c = FastClient(mqtt.CallbackAPIVersion.VERSION2)
     with pytest.raises(NotImplementedError):
         c.message_callback_add("a/#", lambda *_a: None)
+
+
+def test_a_paused_reader_leaves_messages_with_the_broker_until_resumed(mosquitto: Mosquitto) -> None:
+    topic = f"fast/{uuid.uuid4().hex[:8]}"
+    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
+    received = connect(c, mosquitto, topic)
+    pause = threading.Event()
+    pause.set()
+    c.reading_paused = pause.is_set
+    sent = [f"m{i}".encode() for i in range(50)]
+    publish(mosquitto, [(topic, payload, 1) for payload in sent])  # the broker has acknowledged them all
+    with pytest.raises(queue.Empty):
+        received.get(timeout=1.5)  # paused: nothing is read off the socket
+    assert c.is_connected()
+    pause.clear()
+    assert [m.payload for m in take(received, len(sent))] == sent
+    c.disconnect()
+    c.loop_stop()

@@ -35,6 +35,9 @@ __all__ = ["Consumer", "mids_to_ack"]
 
 log = logging.getLogger("mathnotes.ingest.mqtt")
 SESSION_EXPIRY = 7 * 24 * 3600
+# Raw messages waiting for the parser past which paho stops reading (the broker holds the rest): a
+# broker that lets an acknowledging client run past its in-flight window would otherwise fill memory.
+RAW_QUEUE_MAX = 10_000
 
 
 def mids_to_ack(items: list[Item], generation: int) -> list[int]:
@@ -73,6 +76,7 @@ class Consumer:
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self._raw: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int] | None] = queue.SimpleQueue()
+        self.client.reading_paused = lambda: self._raw.qsize() >= RAW_QUEUE_MAX
         self._generation = 0  # bumped on every disconnect (see mids_to_ack)
         self._parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
         self._closing = False

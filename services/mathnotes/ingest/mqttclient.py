@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -39,6 +40,7 @@ __all__ = ["BufferedSocket", "FastClient", "decode_publish"]
 
 CHUNK = 256 * 1024
 BURST = 2000  # most packets handled per wake-up before paho's loop (keepalive, writes) runs again
+PAUSE_S = 0.002  # how long one loop round waits while reading is paused
 PUBACK = 0x40
 
 
@@ -114,16 +116,30 @@ class BufferedSocket:
 
 
 class FastClient(mqtt.Client):
-    """A paho ``Client`` (VERSION2 callbacks as configured) reading through :class:`BufferedSocket`."""
+    """A paho ``Client`` (VERSION2 callbacks as configured) reading through :class:`BufferedSocket`.
+
+    ``reading_paused``, when set, is asked before each packet: while it answers True
+    the loop stops reading (each round waits ``PAUSE_S``; writes, acks and pings still go
+    out), so the broker holds what the application cannot take yet. Pauses longer than
+    the keepalive let paho drop the connection, and the broker redelivers.
+    """
+
+    reading_paused: Callable[[], bool] | None = None
 
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        paused = self.reading_paused
+        if paused is not None and paused():
+            time.sleep(PAUSE_S)
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
         rc = super().loop_read(max_packets)
         for _ in range(BURST):
             sock: Any = self._sock  # a BufferedSocket, or None once disconnected
             if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
+                break
+            if paused is not None and paused():
                 break
             rc = super().loop_read(1)
         return rc
