@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.properties import Properties
 
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
@@ -119,14 +120,20 @@ def collect(mosquitto: Mosquitto) -> Iterator[Callable[[str], Collector]]:
         c.close()
 
 
-def publish(broker: Mosquitto, messages: Sequence[tuple[str, bytes | str]], qos: int = 1) -> None:
-    """Publish and wait until the broker acknowledged every message."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+def publish(
+    broker: Mosquitto, messages: Sequence[tuple[str, bytes | str]], qos: int = 1, properties: Properties | None = None
+) -> None:
+    """Publish and wait until the broker acknowledged every message (MQTT 5 when ``properties`` are given)."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"pub-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5 if properties else mqtt.MQTTv311,
+    )
     client.max_inflight_messages_set(200)
     client.max_queued_messages_set(0)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    infos = [client.publish(t, p, qos=qos) for t, p in messages]
+    infos = [client.publish(t, p, qos=qos, properties=properties) for t, p in messages]
     for info in infos:
         info.wait_for_publish(30)
     client.loop_stop()

@@ -21,6 +21,8 @@ from paho.mqtt.properties import Properties
 from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish
 from mathnotes.testing.servers import Mosquitto
 
+from .conftest import publish
+
 # --- BufferedSocket over a local socket pair (no broker needed) ------------------------------
 
 
@@ -178,18 +180,6 @@ def connect(c: FastClient, mosquitto: Mosquitto, topic: str, qos: int = 1) -> qu
     return received
 
 
-def publish(mosquitto: Mosquitto, messages: list[tuple[str, bytes, int]], props: Properties | None = None) -> None:
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if props else mqtt.MQTTv311)
-    pub.max_inflight_messages_set(100)
-    pub.connect(mosquitto.host, mosquitto.port)
-    pub.loop_start()
-    infos = [pub.publish(t, p, qos=q, properties=props) for t, p, q in messages]
-    for info in infos:
-        info.wait_for_publish(30)
-    pub.disconnect()
-    pub.loop_stop()
-
-
 def take(received: queue.SimpleQueue[mqtt.MQTTMessage], n: int) -> list[mqtt.MQTTMessage]:
     return [received.get(timeout=20) for _ in range(n)]
 
@@ -199,7 +189,7 @@ def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto) -
     c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}")
     received = connect(c, mosquitto, f"{topic}/#")
     sizes = [0, 1, 127, 128, 16_383, 16_384, CHUNK - 5, CHUNK + 7, 3 * CHUNK] + [40] * 2000
-    sent = [(f"{topic}/{i % 3}", bytes([i % 251]) * size, 1) for i, size in enumerate(sizes)]
+    sent = [(f"{topic}/{i % 3}", bytes([i % 251]) * size) for i, size in enumerate(sizes)]
     publisher = threading.Thread(target=publish, args=(mosquitto, sent))
     publisher.start()
     got = []
@@ -210,8 +200,8 @@ def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto) -
         c.ack_many([m.mid for m in batch])
         got += batch
     publisher.join()
-    assert [(m.topic, m.payload, m.qos) for m in got] == sent
-    assert all(m.mid > 0 and not m.retain and not m.dup for m in got)
+    assert [(m.topic, m.payload) for m in got] == sent
+    assert all(m.qos == 1 and m.mid > 0 and not m.retain and not m.dup for m in got)
     c.disconnect()
     c.loop_stop()
 
@@ -221,7 +211,7 @@ def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> No
     client_id = f"fast-{uuid.uuid4().hex[:6]}"
     c = client(mosquitto, client_id)
     received = connect(c, mosquitto, topic)
-    publish(mosquitto, [(topic, f"m{i}".encode(), 1) for i in range(10)])
+    publish(mosquitto, [(topic, f"m{i}".encode()) for i in range(10)])
     got = take(received, 10)
     c.ack_many([m.mid for m in got[:6]])
     c.ack_many([])
@@ -249,7 +239,8 @@ def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto) -> No
     topic = f"fast/{uuid.uuid4().hex[:8]}"
     c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
     received = connect(c, mosquitto, topic, qos=2)
-    publish(mosquitto, [(topic, b"zero", 0), (topic, b"one", 1), (topic, b"two", 2)])
+    for qos, payload in enumerate([b"zero", b"one", b"two"]):
+        publish(mosquitto, [(topic, payload)], qos=qos)
     got = sorted(take(received, 3), key=lambda m: m.qos)
     assert [(m.payload, m.qos) for m in got] == [(b"zero", 0), (b"one", 1), (b"two", 2)]
     assert got[2].info is not None  # QoS 2 went through paho's own handling
@@ -271,7 +262,7 @@ def test_mqtt5_properties_reach_on_message(mosquitto: Mosquitto) -> None:
     props = Properties(PacketTypes.PUBLISH)
     props.UserProperty = ("device", "t1")
     props.ContentType = "application/json"
-    publish(mosquitto, [(topic, b'{"v": 1}', 1)], props)
+    publish(mosquitto, [(topic, b'{"v": 1}')], properties=props)
     (msg,) = take(received, 1)
     assert msg.payload == b'{"v": 1}'
     assert msg.properties is not None
@@ -296,7 +287,7 @@ def test_a_paused_reader_leaves_messages_with_the_broker_until_resumed(mosquitto
     pause.set()
     c.reading_paused = pause.is_set
     sent = [f"m{i}".encode() for i in range(50)]
-    publish(mosquitto, [(topic, payload, 1) for payload in sent])  # the broker has acknowledged them all
+    publish(mosquitto, [(topic, payload) for payload in sent])  # the broker has acknowledged them all
     with pytest.raises(queue.Empty):
         received.get(timeout=1.5)  # paused: nothing is read off the socket
     assert c.is_connected()
