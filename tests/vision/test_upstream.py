@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import logging
-import time
 
 import pytest
 
@@ -213,8 +212,10 @@ def test_a_deepseek_model_never_receives_an_image(make_settings: Settings, model
 def test_retry_after_forms() -> None:
     assert retry_after_seconds({"retry-after": "7"}) == 7.0
     assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    later = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= (retry_after_seconds({"retry-after": later}) or 0) <= 31
+    now = 1_700_000_000.0  # a fixed "now": the answer must not depend on how fast this line runs
+    later = email.utils.formatdate(now + 30, usegmt=True)
+    assert retry_after_seconds({"retry-after": later}, now=now) == 30.0
+    assert retry_after_seconds({"retry-after": email.utils.formatdate(now - 5, usegmt=True)}, now=now) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
 

@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from mathnotes.testing.fake_openai import Reply
 
 from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note
+from .test_modules import run_module
 
 # builds a File from base64 PNG bytes and fires a drop or paste event carrying it
 SEND_FILE = """
@@ -81,8 +82,9 @@ def test_stop_keeps_the_partial_answer(open_page: OpenPage, tmp_path: Path) -> N
 
 
 def test_chinese_ui_follows_the_browser_language(open_page: OpenPage, tmp_path: Path) -> None:
+    # a one-hour window: the second request is refused however slowly the first one went
     page = open_page(
-        {"RATE_LIMIT_MAX_REQUESTS": "1", "RATE_LIMIT_WINDOW_MS": "60000"}, viewport=PHONE, accept_language="zh-CN,zh"
+        {"RATE_LIMIT_MAX_REQUESTS": "1", "RATE_LIMIT_WINDOW_MS": "3600000"}, viewport=PHONE, accept_language="zh-CN,zh"
     )
     assert page.js("return document.documentElement.lang") == "zh-CN"
     assert page.driver.title == "数学笔记" and page.find("#submit").text == "开始识别"
@@ -91,8 +93,21 @@ def test_chinese_ui_follows_the_browser_language(open_page: OpenPage, tmp_path: 
     page.choose(math_note(tmp_path / "note.png"))
     page.analyze()
     page.analyze()
-    assert page.text("#notice") == "请求太频繁了。请在 1 分钟后重试。"
+    # the wait counts down with the clock, so only its form is checked here: whole minutes within the window
+    notice = re.fullmatch(r"请求太频繁了。请在 (\d+) 分钟后重试。", page.text("#notice"))
+    assert notice is not None, page.text("#notice")
+    assert 1 <= int(notice.group(1)) <= 60
     page.screenshot("phone-zh-rate-limited", full=True)
+    # and the words for fixed waits, in the page's Chinese
+    words = run_module(
+        page, "return [59, 60, 61, 3600].map((s) => errors.describeError(429, {code: 'rate_limited'}, s));"
+    )
+    assert words == [
+        "请求太频繁了。请在 59 秒后重试。",
+        "请求太频繁了。请在 1 分钟后重试。",
+        "请求太频繁了。请在 2 分钟后重试。",
+        "请求太频繁了。请在 60 分钟后重试。",
+    ]
 
 
 def test_every_control_has_an_accessible_name(open_page: OpenPage) -> None:
