@@ -4,11 +4,12 @@
 #   cp docker/.env.production.example .env
 #   scripts/init-env.sh [.env]
 #
-# Secrets are the variables whose names end in PASSWORD, SECRET, SECRET_KEY, TOKEN or
-# ENCRYPTION_KEY; values already set are never changed (changing N8N_ENCRYPTION_KEY or
-# NODE_RED_CREDENTIAL_SECRET later would lose stored credentials). API keys of model providers
-# (DASHSCOPE_API_KEY, DEEPSEEK_API_KEY) and client keys are yours to fill in. The file ends up
-# mode 600. Prints the names it generated, never the values.
+# Secrets are the variables whose names end in PASSWORD, SECRET, SECRET_KEY, TOKEN, ENCRYPTION_KEY,
+# _API_KEYS (the keys the vision and ingest APIs accept) or VISION_API_KEY (the key each caller
+# inside the stack sends to the vision API); values already set are never changed (changing
+# N8N_ENCRYPTION_KEY or NODE_RED_CREDENTIAL_SECRET later would lose stored credentials). API keys
+# of model providers (DASHSCOPE_API_KEY, DEEPSEEK_API_KEY, N8N_CHAT_API_KEY) are yours to fill in.
+# The file ends up mode 600. Prints the names it generated, never the values.
 set -euo pipefail
 
 file="${1:-${ENV_FILE:-.env}}"
@@ -26,7 +27,7 @@ tmp="$(mktemp "${file}.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 generated=()
 while IFS= read -r line || [ -n "$line" ]; do
-  if [[ "$line" =~ ^([A-Z0-9_]*(PASSWORD|SECRET|SECRET_KEY|TOKEN|ENCRYPTION_KEY))=$ ]]; then
+  if [[ "$line" =~ ^([A-Z0-9_]*(PASSWORD|SECRET|SECRET_KEY|TOKEN|ENCRYPTION_KEY|_API_KEYS|VISION_API_KEY))=$ ]]; then
     name="${BASH_REMATCH[1]}"
     printf '%s=%s\n' "$name" "$(secret_for "$name")" >> "$tmp"
     generated+=("$name")

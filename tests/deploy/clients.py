@@ -123,12 +123,12 @@ def raw_request(port: int, host: str, head: str, headers: Mapping[str, str]) -> 
 
 
 def sse_post(
-    port: int, host: str, path: str, body: bytes, content_type: str
+    port: int, host: str, path: str, body: bytes, content_type: str, extra: Mapping[str, str] | None = None
 ) -> tuple[http.client.HTTPSConnection, http.client.HTTPResponse]:
     """POST through nginx asking for an event stream (and offering gzip, which must not be used)."""
     conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=insecure_context())
     headers = {"Host": host, "Content-Type": content_type, "Accept": "text/event-stream", "Accept-Encoding": "gzip"}
-    conn.request("POST", path, body=body, headers=headers)
+    conn.request("POST", path, body=body, headers={**headers, **(extra or {})})
     return conn, conn.getresponse()
 
 

@@ -2,7 +2,8 @@
 
 ``front`` is the session's nginx with our configuration in front of the real ``mathnotes-vision``
 (answering through the fake model) and ``mathnotes-ingest`` (Mosquitto and InfluxDB 1.6 from
-tests/conftest.py), and stand-ins on the n8n, Open WebUI, Node-RED and Grafana ports.
+tests/conftest.py), both requiring keys as in production, and stand-ins on the n8n, Open WebUI, Node-RED and
+Grafana ports.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from .rig import NginxRig
 from .standins import StandIn
 
 STANDIN_NAMES = ("n8n", "openwebui", "nodered", "grafana")
-VISION_KEY = "sk-deploy-tests"
+VISION_KEY = "sk-deploy-tests"  # the model provider's key (the fake model checks nothing)
+CLIENT_KEY = "client-key-deploy-tests"  # one of VISION_API_KEYS, as in production (required there)
+NODERED_KEY = "nodered-key-deploy-tests"  # NODERED_VISION_API_KEY, also accepted by the vision API
+INGEST_KEY = "ingest-key-deploy-tests"  # INGEST_API_KEYS
 
 
 @dataclass
@@ -80,6 +84,7 @@ def front(
             "VISION_CACHE_ENTRIES": "0",
             "VISION_STATE_DIR": str(work / "vision-state"),
             "VISION_TRUSTED_PROXIES": "1",
+            "VISION_API_KEYS": f"{CLIENT_KEY},{NODERED_KEY}",
         },
         f"http://127.0.0.1:{vport}/health",
         work / "vision",
@@ -98,6 +103,7 @@ def front(
             "INGEST_TOPICS": "telemetry/deploytest/#",
             "INGEST_SHARED_GROUP": "ingest",
             "INGEST_STATS_INTERVAL_S": "0",
+            "INGEST_API_KEYS": INGEST_KEY,
         },
         f"http://127.0.0.1:{iport}/health",
         work / "ingest",

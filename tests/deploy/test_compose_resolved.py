@@ -107,6 +107,33 @@ def test_our_services_accept_their_environment(env: dict[str, str], service: str
         assert settings.port == 3001 and settings.redis_url.startswith("redis://:")
 
 
+KEYS = ["VISION_API_KEYS", "INGEST_API_KEYS", "NODERED_VISION_API_KEY", "N8N_VISION_API_KEY"]
+KEYS += ["OPENWEBUI_VISION_API_KEY"]
+
+
+@pytest.mark.parametrize("name", KEYS)
+def test_the_apis_do_not_start_without_their_keys(env: dict[str, str], name: str) -> None:
+    assert env[name], f"scripts/init-env.sh left {name} empty"
+    with pytest.raises(MissingVariable, match=name):
+        resolved_services({**env, name: ""})
+
+
+def test_every_caller_in_the_stack_holds_a_key_the_vision_api_accepts(env: dict[str, str]) -> None:
+    vision = load(VisionSettings, service_env(env, "vision"), env_file="/nonexistent/.env")
+    callers = {
+        "nodered": service_env(env, "nodered")["VISION_API_KEY"],
+        "n8n": service_env(env, "n8n")["MATHNOTES_API_KEY"],
+        "openwebui": env["OPENWEBUI_VISION_API_KEY"],  # pasted into the tool's API_KEY valve
+        "yours": env["VISION_API_KEYS"],
+    }
+    assert len(set(callers.values())) == len(callers), "each caller has its own key"
+    assert set(callers.values()) == set(vision.api_keys)
+    for service in ("ingest", "ingest-2"):
+        ingest = load(IngestSettings, service_env(env, service), env_file="/nonexistent/.env")
+        assert ingest.api_keys == (env["INGEST_API_KEYS"],)
+    assert env["DASHSCOPE_API_KEY"] == env["DEEPSEEK_API_KEY"] == ""  # model providers' keys stay yours to fill
+
+
 def test_a_missing_required_variable_names_itself(env: dict[str, str]) -> None:
     env = {**env, "DOMAIN": ""}
     with pytest.raises(MissingVariable, match="DOMAIN"):

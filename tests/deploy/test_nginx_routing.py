@@ -12,7 +12,7 @@ from mathnotes.testing.fake_openai import FakeOpenAI
 from mathnotes.testing.servers import free_port, wait_until
 
 from .clients import alpn, raw_request, read_event, sse_post, websocket_echo
-from .conftest import Front
+from .conftest import CLIENT_KEY, INGEST_KEY, Front
 from .rig import NginxRig
 from .standins import HeldStream, StandIn, note_png
 
@@ -78,8 +78,8 @@ def test_paths_reach_the_real_services(front: Front, path: str, service: str) ->
     rid = f"deploy-{uuid.uuid4().hex}"
     resp = get(front, path, headers={"X-Request-ID": rid})
     assert resp.headers["Content-Type"].startswith(("application/json", "text/html"))
-    assert resp.status_code in {200, 404, 503}
-    if resp.status_code == 404:
+    assert resp.status_code in {200, 401, 404, 503}  # 401: the vision API asks for a key before it routes
+    if resp.status_code in {401, 404}:
         assert resp.json()["error"]["code"]
     target, other = (front.vision, front.ingest) if service == "vision" else (front.ingest, front.vision)
     assert wait_until(lambda: rid in target.log_text(), 10), f"{rid} not logged by {service}"
@@ -91,14 +91,33 @@ def test_ingest_health_and_post_route(front: Front) -> None:
     # POST /api/ingest without a body: the ingest service itself answers (a JSON error, not nginx's)
     resp = requests.post(
         front.https + "/api/ingest",
-        headers={"Host": front.host, "Content-Type": "application/json"},
+        headers={"Host": front.host, "Content-Type": "application/json", "Authorization": f"Bearer {INGEST_KEY}"},
         data=b"{}",
         verify=False,
         timeout=30,
     )
-    assert resp.status_code < 500
+    assert 400 <= resp.status_code < 500 and resp.status_code != 401, resp.text
     assert resp.headers["Content-Type"].startswith("application/json")
     assert "upstream_unavailable" not in resp.text
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/api/ingest", "text/plain", b"room,site=lab temp=21.5"),
+        ("/api/vision/analyze?task=transcribe", "image/png", note_png()),
+    ],
+)
+@pytest.mark.parametrize("key", [None, "not-a-key"])
+def test_the_apis_behind_nginx_want_a_key(
+    front: Front, model: FakeOpenAI, path: str, content_type: str, body: bytes, key: str | None
+) -> None:
+    headers = {"Host": front.host, "Content-Type": content_type, **({"Authorization": f"Bearer {key}"} if key else {})}
+    resp = requests.post(front.https + path, headers=headers, data=body, verify=False, timeout=30)
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["error"]["code"] == "unauthorized"
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert model.requests == []  # nothing reached the model: the key was not spent
 
 
 def test_metrics_stay_inside(front: Front) -> None:
@@ -188,10 +207,14 @@ def test_body_under_the_vision_limit_reaches_vision(front: Front) -> None:
         data=body,
         verify=False,
         timeout=60,
-        headers={"Host": front.host, "Content-Type": "application/octet-stream"},
+        headers={
+            "Host": front.host,
+            "Content-Type": "application/octet-stream",
+            "Authorization": f"Bearer {CLIENT_KEY}",
+        },
     )
     assert resp.status_code != 413
-    assert resp.status_code < 500, resp.text
+    assert resp.status_code < 500 and resp.status_code != 401, resp.text
     assert "error" in resp.json()  # the vision API's own answer: not an image
 
 
@@ -203,7 +226,8 @@ def test_vision_stream_arrives_unbuffered(front: Front, model: FakeOpenAI) -> No
     held = HeldStream(answer)
     model.script(held)
     path = "/api/vision/analyze?stream=true&task=transcribe"
-    conn, resp = sse_post(front.nginx.https_port, front.host, path, note_png(), "image/png")
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    conn, resp = sse_post(front.nginx.https_port, front.host, path, note_png(), "image/png", auth)
     try:
         assert resp.status == 200, resp.read()[:500]
         assert resp.getheader("Content-Type", "").startswith("text/event-stream")

@@ -27,7 +27,7 @@ from mathnotes.testing.servers import free_port, wait_until
 from ..nodered.harness import red_js
 from .brokers import PASSWORDS, Broker
 from .clients import websocket_handshake
-from .conftest import Front
+from .conftest import NODERED_KEY, Front
 from .rig import REPO, NginxRig
 from .standins import note_png
 
@@ -87,6 +87,7 @@ def nodered(tmp_path_factory: pytest.TempPathFactory, secured_broker: Broker, fr
         "MQTT_USERNAME": "nodered",
         "MQTT_PASSWORD": PASSWORDS["NODERED_MQTT_PASSWORD"],
         "VISION_URL": f"http://127.0.0.1:{front.ports['vision']}",
+        "VISION_API_KEY": NODERED_KEY,
         "SITE": SITE,
     }
     red = _start(tmp_path_factory.mktemp("nodered") / "data", env)
