@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from mathnotes.ingest.httpbody import MAX_LISTED, BodyError, json_body, json_items, line_body, listed
 from mathnotes.ingest.lineproto import Point, encode, parse_lines
-from mathnotes.ingest.parse import ParseOptions, Rejected, parse_json_body, parse_message
+from mathnotes.ingest.parse import ParseOptions, Rejected, parse_message
 from mathnotes.ingest.timestamps import TimestampError, to_ns
 from mathnotes.ingest.topics import TopicMismatch, TopicTemplate
 
@@ -211,17 +212,62 @@ def test_topic_templates() -> None:
 
 
 def test_http_json_body_reports_each_bad_item() -> None:
-    points, errors = parse_json_body(
-        [
-            {"measurement": "m", "fields": {"a": 1}},
-            {"fields": {"a": 1}},
-            {"measurement": "m", "fields": {"a": "x"}, "ts": "bad"},
-        ],
-        NOW,
-        OPTS,
-    )
-    assert len(points) == 1
-    assert [(e["index"], e["reason"]) for e in errors] == [(1, "schema"), (2, "invalid_timestamp")]
+    items = [
+        {"measurement": "m", "fields": {"a": 1}},
+        {"fields": {"a": 1}},
+        {"measurement": "m", "fields": {"a": "x"}, "ts": "bad"},
+    ]
+    body = json_body(json.dumps(items).encode(), NOW, OPTS, 10)
+    assert body.lines == [f"m a=1.0 {NOW}"] and body.origin == [0] and body.total == 3
+    assert [(e["index"], e["reason"]) for e in body.rejected] == [(1, "schema"), (2, "invalid_timestamp")]
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        (' [ {"a": 1} , [2, 3] ,"x" ] \n', [{"a": 1}, [2, 3], "x"]),
+        ("[]", []),
+        ('{"a": [1]}', [{"a": [1]}]),
+        ("5", [5]),
+    ],
+)
+def test_json_items_reads_an_array_item_by_item(text: str, items: list[object]) -> None:
+    assert list(json_items(text, 10)) == items == (json.loads(text) if text.strip()[0] == "[" else [json.loads(text)])
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("[1, 2] x", "invalid_json"),
+        ("[1 2]", "invalid_json"),
+        ("[1,", "invalid_json"),
+        ("[" * 100_000, "invalid_json"),
+        ("", "invalid_json"),
+        ("[1, 2, 3, 4]", "too_many_items"),
+    ],
+)
+def test_json_items_refuses_bad_json_and_too_many_items(text: str, code: str) -> None:
+    with pytest.raises(BodyError) as err:
+        list(json_items(text, 3))
+    assert err.value.code == code
+
+
+def test_a_long_list_of_rejections_is_capped_and_counted() -> None:
+    body = json_body(json.dumps([{"fields": {}}] * 250).encode(), NOW, OPTS, 1000)
+    assert body.rejected_count == 250 and len(body.rejected) == MAX_LISTED
+    shown = listed(body.rejected, body.rejected_count)
+    assert len(shown) == MAX_LISTED + 1 and shown[-1]["count"] == 150 and shown[-1]["index"] is None
+    assert listed(body.rejected[:3], 3) == body.rejected[:3]
+
+
+def test_line_bodies_keep_line_numbers_and_stop_at_the_first_bad_line() -> None:
+    body = line_body(b"# comment\nm v=1 5\n\nm v=2 6\n", NOW, 10)
+    assert body.lines == ["m v=1.0 5", "m v=2.0 6"] and body.origin == [2, 4]
+    with pytest.raises(BodyError, match="line 3"):
+        line_body(b"m v=1\nm v=2\nnope\n", NOW, 10)
+    with pytest.raises(BodyError) as err:
+        line_body(b"m v=1\nm v=2\n", NOW, 1)
+    assert err.value.code == "too_many_items"
 
 
 def test_line_protocol_escaping_round_trip() -> None:

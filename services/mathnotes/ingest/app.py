@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import hmac
-import json
+import threading
 import time
 
 from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..web import ApiError, install_common
-from .lineproto import LineProtocolError, parse_lines
+from .httpbody import BodyError, json_body, line_body, listed
 from .openapi import openapi_document
-from .parse import parse_json_body
 from .service import Busy, IngestService
 from .settings import IngestSettings
 
 __all__ = ["create_app"]
+
+_LINE_TYPES = ("text/plain", "application/octet-stream", "application/x-www-form-urlencoded")
+
+
+def _too_large(settings: IngestSettings) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
 
 
 def _check_auth(settings: IngestSettings) -> None:
@@ -42,45 +48,46 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ingest"] = svc
     install_common(app, "ingest")
+    parsing = threading.Lock()
 
     @app.post("/api/ingest")
     def ingest() -> ResponseReturnValue:
         _check_auth(settings)
         if (request.content_length or 0) > settings.max_body_bytes:
-            raise ApiError(413, "payload_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
-        now = time.time_ns()
-        raw = request.get_data(cache=False)
+            raise _too_large(settings)
         mimetype = request.mimetype or "text/plain"
-        if mimetype == "application/json":
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError) as err:
-                raise ApiError(400, "invalid_json", f"the body is not JSON: {err or 'nested too deeply'}") from None
-            points, errors = parse_json_body(data, now, svc.opts)
-            if errors:
-                svc.metrics.rejected.labels(errors[0]["reason"]).inc(len(errors))
-                raise ApiError(
-                    400,
-                    "rejected",
-                    f"{len(errors)} of {len(data) if isinstance(data, list) else 1} "
-                    "items were rejected; nothing was written",
-                    details=errors,
-                )
-        elif mimetype in ("text/plain", "application/octet-stream", "application/x-www-form-urlencoded"):
-            try:
-                points = parse_lines(raw.decode("utf-8"), now)
-            except UnicodeDecodeError:
-                raise ApiError(400, "not_utf8", "line protocol must be UTF-8 text") from None
-            except LineProtocolError as err:
-                svc.metrics.rejected.labels("unparseable").inc()
-                raise ApiError(400, "invalid_line_protocol", str(err)) from None
-        else:
+        if mimetype != "application/json" and mimetype not in _LINE_TYPES:
             raise ApiError(415, "unsupported_media_type", "send application/json or text/plain line protocol")
+        now = time.time_ns()
+        with parsing:  # one body parsed at a time: parsing holds the GIL anyway, and memory stays one body's
+            try:
+                raw = request.get_data(cache=False)
+            except RequestEntityTooLarge:  # a chunked body that turned out too large
+                raise _too_large(settings) from None
+            try:
+                if mimetype == "application/json":
+                    body = json_body(raw, now, svc.opts, settings.max_items)
+                else:
+                    body = line_body(raw, now, settings.max_items)
+            except BodyError as err:
+                if err.code == "invalid_line_protocol":
+                    svc.metrics.rejected.labels("unparseable").inc()
+                raise ApiError(err.status, err.code, err.message) from None
+            del raw
+        if body.reasons:
+            for reason, count in body.reasons.items():
+                svc.metrics.rejected.labels(reason).inc(count)
+            raise ApiError(
+                400,
+                "rejected",
+                f"{body.rejected_count} of {body.total} items were rejected; nothing was written",
+                details=listed(body.rejected, body.rejected_count),
+            )
         try:
-            outcome = svc.ingest(points)
+            outcome = svc.ingest(body.lines)
         except Busy as err:
             raise ApiError(503, "unavailable", str(err), headers={"Retry-After": str(err.retry_after)}) from None
-        return jsonify({"accepted": len(points), "outcome": outcome}), 202
+        return jsonify({"accepted": len(body.lines), "outcome": outcome}), 202
 
     @app.get("/health")
     def health() -> ResponseReturnValue:

@@ -20,5 +20,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_or_exit(IngestSettings, "mathnotes-ingest")
     service = IngestService(settings)
     service.start()
-    serve(create_app(settings, service), settings.host, settings.port, name="mathnotes-ingest", on_stop=[service.stop])
+    serve(
+        create_app(settings, service),
+        settings.host,
+        settings.port,
+        name="mathnotes-ingest",
+        on_stop=[service.stop],
+        threads=settings.http_threads,
+        connection_limit=settings.http_connections,
+        max_body_bytes=settings.max_body_bytes,
+    )
     return 0

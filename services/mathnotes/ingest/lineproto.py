@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["FieldValue", "LineProtocolError", "Point", "encode", "parse_lines", "validate"]
+__all__ = ["FieldValue", "LineProtocolError", "Point", "encode", "iter_lines", "parse_lines", "validate"]
 
 FieldValue = float | int | bool | str
 MAX_KEY = 256
@@ -193,17 +194,25 @@ def _parse_line(line: str, default_ts: int) -> Point:
     return point
 
 
-def parse_lines(text: str, default_ts: int) -> list[Point]:
-    """Points in ``text`` (timestamps in ns; ``default_ts`` where a line has none)."""
-    points = []
+def iter_lines(text: str, default_ts: int) -> Iterator[tuple[int, Point]]:
+    """``(line number, point)`` for each line of ``text``, one at a time (blank and ``#`` lines skipped).
+
+    Raises :class:`LineProtocolError` naming the line at the first bad one.
+    """
     for number, line in enumerate(text.split("\n"), 1):
         line = line.strip(" \t\r")
         if not line or line.startswith("#"):
             continue
         try:
-            points.append(_parse_line(line, default_ts))
+            point = _parse_line(line, default_ts)
         except LineProtocolError as err:
             raise LineProtocolError(f"line {number}: {err}") from None
+        yield number, point
+
+
+def parse_lines(text: str, default_ts: int) -> list[Point]:
+    """Points in ``text`` (timestamps in ns; ``default_ts`` where a line has none)."""
+    points = [point for _number, point in iter_lines(text, default_ts)]
     if not points:
         raise LineProtocolError("no lines")
     return points

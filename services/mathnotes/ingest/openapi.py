@@ -12,9 +12,10 @@ from .settings import IngestSettings
 __all__ = ["openapi_document"]
 
 _ERROR_TEXT = {
-    400: "items rejected (details lists each with its reason; nothing was written), bad JSON or line protocol",
+    400: "items rejected (nothing was written; details lists the first 100 with their reasons, then a "
+    "'more' entry counting the rest), bad JSON or line protocol",
     401: "missing or wrong API key",
-    413: "body too large",
+    413: "body too large (payload_too_large) or too many items (too_many_items)",
     415: "neither JSON nor line protocol",
     503: "InfluxDB is unreachable and the disk spool is full, or the write queue is full (Retry-After)",
 }
@@ -64,7 +65,8 @@ def openapi_document(settings: IngestSettings) -> dict[str, Any]:
             "title": "mathnotes-ingest",
             "version": "1.0.0",
             "description": "Telemetry into InfluxDB over HTTP (the same validation and writer as MQTT). "
-            f"Body limit {settings.max_body_bytes} bytes; tags come from the envelope, measurement "
+            f"Body limit {settings.max_body_bytes} bytes and {settings.max_items} items; tags come from the "
+            "envelope, measurement "
             "from the envelope or line protocol.",
         },
         "components": {

@@ -35,17 +35,19 @@ from .lineproto import FieldValue, LineProtocolError, Point, parse_lines, valida
 from .timestamps import TimestampError, to_ns
 from .topics import TopicMismatch, TopicTemplate
 
-__all__ = ["ParseOptions", "Rejected", "parse_json_body", "parse_line_body", "parse_message"]
+__all__ = ["MAX_DETAIL", "ParseOptions", "Rejected", "http_item", "parse_message"]
 
 TIME_KEYS = ("ts", "time", "timestamp", "Time", "received_at")
 MAX_FIELDS = 1000
 MAX_DEPTH = 16
+MAX_DETAIL = 300  # characters of a rejection's detail (a schema error quotes the offending value)
 
 
 class Rejected(ValueError):
     """A message that will not become points; ``reason`` is a short stable code."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        detail = detail if len(detail) <= MAX_DETAIL else detail[: MAX_DETAIL - 1] + "…"
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -227,38 +229,8 @@ def parse_message(topic: str, payload: bytes, now_ns: int, opts: ParseOptions) -
     return points
 
 
-def parse_json_body(data: Any, now_ns: int, opts: ParseOptions) -> tuple[list[Point], list[dict[str, Any]]]:
-    """Points for an HTTP JSON body (one envelope or an array), and one error per rejected item.
-
-    Each item needs a ``measurement``; ``{"index", "reason", "detail"}`` describes each that fails.
-    """
-    items = data if isinstance(data, list) else [data]
-    points: list[Point] = []
-    errors: list[dict[str, Any]] = []
-    if not items:
-        errors.append({"index": None, "reason": "schema", "detail": "the array is empty"})
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, dict) or not isinstance(item.get("measurement"), str):
-                raise Rejected("schema", "an envelope object with a string 'measurement' is required")
-            points.append(_from_object(item, item["measurement"], {}, now_ns, opts))
-        except Rejected as err:
-            errors.append({"index": index, "reason": err.reason, "detail": err.detail})
-    return points, errors
-
-
-def parse_line_body(text: str, now_ns: int) -> tuple[list[Point], list[dict[str, Any]]]:
-    """Points for an HTTP line-protocol body, and one error per bad line (``index`` is the 1-based line)."""
-    points: list[Point] = []
-    errors: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            points.extend(parse_lines(line, now_ns))
-        except LineProtocolError as err:
-            errors.append({"index": number, "reason": "invalid_line", "detail": str(err).removeprefix("line 1: ")})
-    if not points and not errors:
-        errors.append({"index": None, "reason": "empty_payload", "detail": "the body has no lines"})
-    return points, errors
+def http_item(item: Any, now_ns: int, opts: ParseOptions) -> Point:
+    """The point for one item of an HTTP JSON body: an envelope with a string ``measurement``."""
+    if not isinstance(item, dict) or not isinstance(item.get("measurement"), str):
+        raise Rejected("schema", "an envelope object with a string 'measurement' is required")
+    return _from_object(item, item["measurement"], {}, now_ns, opts)

@@ -15,7 +15,6 @@ import time
 
 from . import influx
 from .consumer import Consumer
-from .lineproto import Point, encode
 from .metrics import IngestMetrics
 from .parse import ParseOptions
 from .pipeline import DeadLetter, Item, Pipeline
@@ -88,17 +87,17 @@ class IngestService:
 
     # --- HTTP intake ----------------------------------------------------------------------
 
-    def ingest(self, points: list[Point]) -> str:
-        """Queue ``points`` and wait until they are written or spooled; returns that outcome."""
+    def ingest(self, lines: list[str]) -> str:
+        """Queue line-protocol ``lines`` and wait until they are written or spooled; returns that outcome."""
         if not self._started or self._stopped.is_set():
             raise Busy("the service is not running", 5)
         if self.spool.depth and self.spool.bytes >= 0.9 * self.spool.max_bytes:
             raise Busy("InfluxDB is unavailable and the disk spool is full", 30)
         if self.pipeline.pending_lines() >= self.pipeline.max_queued_lines:
             raise Busy("the write queue is full", 1)
-        self.metrics.received.labels("http").inc(len(points))
+        self.metrics.received.labels("http").inc(len(lines))
         done = threading.Event()
-        item = Item(lines=[encode(p) for p in points], source="http", done=done, topic="http")
+        item = Item(lines=lines, source="http", done=done, topic="http")
         self.pipeline.submit(item)
         if not done.wait(HTTP_WAIT_S):
             raise Busy("the write did not finish in time; it is still queued", 5)

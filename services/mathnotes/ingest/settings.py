@@ -55,7 +55,16 @@ class IngestSettings(CommonSettings):
         "INGEST_API_KEYS", (), parse=csv, secret=True, doc="bearer keys for POST /api/ingest; empty means open"
     )
     max_body_bytes: int = setting(
-        "INGEST_MAX_BODY_BYTES", 5 * 1024 * 1024, parse=integer(1024), doc="largest HTTP body accepted"
+        "INGEST_MAX_BODY_BYTES", 1024 * 1024, parse=integer(1024, 64 * 1024 * 1024), doc="largest HTTP body accepted"
+    )
+    max_items: int = setting(
+        "INGEST_MAX_ITEMS", 20_000, parse=integer(1, 1_000_000), doc="most envelopes or lines in one HTTP request"
+    )
+    http_threads: int = setting(
+        "INGEST_HTTP_THREADS", 4, parse=integer(1, 64), doc="HTTP requests handled at once (the rest queue)"
+    )
+    http_connections: int = setting(
+        "INGEST_HTTP_CONNECTIONS", 64, parse=integer(1, 10_000), doc="open HTTP connections at most"
     )
     int_fields: tuple[str, ...] = setting(
         "INGEST_INT_FIELDS", (), parse=csv, doc="field names written as integers (others become floats)"
