@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Helpers shared by scripts/deploy.sh, backup.sh, init-env.sh and issue-certificate.sh (sourced).
+# Helpers shared by scripts/deploy.sh, backup.sh, restore.sh, init-env.sh and issue-certificate.sh (sourced).
 # shellcheck disable=SC2034  # variables used by the scripts that source this file
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_FILE="${ENV_FILE:-$ROOT/.env}"
 COMPOSE_FILE="${COMPOSE_FILE:-$ROOT/docker-compose.prod.yml}"
 PROJECT="${COMPOSE_PROJECT_NAME:-mathnotes}"
+# deploy.sh keeps one folder per release in $DEPLOY_DIR/releases/<id>/, "current" and "previous" link to them
+DEPLOY_DIR="${DEPLOY_DIR:-$ROOT/.deploy}"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -24,4 +26,34 @@ dc() {
 
 require_env_file() {
   [ -f "$ENV_FILE" ] || die "no $ENV_FILE: cp docker/.env.production.example .env && scripts/init-env.sh"
+}
+
+# release_id LINK: the release "current" or "previous" points at (empty when none)
+release_id() {
+  local target
+  target="$(readlink "$DEPLOY_DIR/$1" 2>/dev/null)" || return 0
+  basename "$target"
+}
+
+# release_tag ID: the image tag a release was deployed with
+release_tag() {
+  sed -n 's/^tag=//p' "$DEPLOY_DIR/releases/$1/RELEASE"
+}
+
+# use_release ID: compose from that release's own compose file and .env, in its folder
+use_release() {
+  RELEASE_DIR="$DEPLOY_DIR/releases/$1"
+  [ -f "$RELEASE_DIR/RELEASE" ] || die "no release $1 in $DEPLOY_DIR/releases"
+  COMPOSE_FILE="$RELEASE_DIR/docker-compose.prod.yml"
+  ENV_FILE="$RELEASE_DIR/.env"
+  cd "$RELEASE_DIR" || die "cannot enter $RELEASE_DIR"
+}
+
+# use_current_release: compose with the files of the release that runs, when deploy.sh made one
+use_current_release() {
+  local current
+  current="$(release_id current)"
+  if [ -n "$current" ]; then
+    use_release "$current"
+  fi
 }
