@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import requests
+
+from mathnotes.testing.servers import Mosquitto
 
 from .conftest import StartIngest
 
@@ -47,3 +50,34 @@ def test_http_ingest_json_line_protocol_and_errors(start_ingest: StartIngest) ->
     assert requests.get(url, timeout=30).status_code == 405
     time.sleep(0.3)
     assert ing.count("http_m") == 5
+
+
+def test_points_influxdb_refuses_are_named_in_the_answer_even_with_the_broker_down(
+    start_ingest: StartIngest, tmp_path: Path
+) -> None:
+    broker = Mosquitto(tmp_path / "broker-http")
+    broker.start()
+    try:
+        ing = start_ingest(broker=broker)
+    finally:
+        broker.stop()  # the dead letters cannot go out: the answer is the only report
+    url = f"{ing.url}/api/ingest"
+    assert requests.post(url, json={"measurement": "state", "fields": {"mode": "auto"}}, timeout=30).status_code == 202
+    items = [
+        {"measurement": "state", "ts": 1_700_000_000 + i, "fields": {"mode": 1.0 if i in (2, 7) else "x"}}
+        for i in range(10)
+    ]
+    resp = requests.post(url, json=items, timeout=30)
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert error["code"] == "influx_rejected"
+    assert error["message"] == "InfluxDB refused 2 of 10 points; the other 8 were written"
+    assert [(d["index"], d["reason"]) for d in error["details"]] == [(2, "influx_rejected"), (7, "influx_rejected")]
+    assert all("field type conflict" in d["detail"] for d in error["details"])
+    assert ing.count("state") == 1 + 8
+
+    lines = '# header\nstate mode="y" 1700000100000000000\nstate mode=3.0 1700000101000000000\n'
+    resp = requests.post(url, data=lines, timeout=30)
+    assert resp.status_code == 422 and [d["index"] for d in resp.json()["error"]["details"]] == [3]  # line 3
+    assert ing.count("state") == 1 + 8 + 1
+    assert 'ingest_rejected_total{reason="influx_rejected"} 3.0' in requests.get(f"{ing.url}/metrics", timeout=5).text

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..web import ApiError, install_common
-from .httpbody import BodyError, json_body, line_body, listed
+from .httpbody import MAX_LISTED, Body, BodyError, json_body, line_body, listed
 from .openapi import openapi_document
 from .service import Busy, IngestService
 from .settings import IngestSettings
@@ -38,6 +38,21 @@ def _check_auth(settings: IngestSettings) -> None:
             "a valid 'Authorization: Bearer <key>' header is required",
             headers={"WWW-Authenticate": 'Bearer realm="ingest"'},
         )
+
+
+def _refused(body: Body, refused: list[tuple[int, str]]) -> ApiError:
+    """422 naming each item whose point InfluxDB refused (a field-type conflict…); the rest were written."""
+    details = [
+        {"index": body.origin[line], "reason": "influx_rejected", "detail": reason}
+        for line, reason in refused[:MAX_LISTED]
+    ]
+    written = len(body.lines) - len(refused)
+    return ApiError(
+        422,
+        "influx_rejected",
+        f"InfluxDB refused {len(refused)} of {len(body.lines)} points; the other {written} were written",
+        details=listed(details, len(refused)),
+    )
 
 
 def create_app(settings: IngestSettings, service: IngestService | None = None) -> Flask:
@@ -84,9 +99,11 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
                 details=listed(body.rejected, body.rejected_count),
             )
         try:
-            outcome = svc.ingest(body.lines)
+            outcome, refused = svc.ingest(body.lines)
         except Busy as err:
             raise ApiError(503, "unavailable", str(err), headers={"Retry-After": str(err.retry_after)}) from None
+        if refused:
+            raise _refused(body, refused)
         return jsonify({"accepted": len(body.lines), "outcome": outcome}), 202
 
     @app.get("/health")

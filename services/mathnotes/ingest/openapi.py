@@ -17,6 +17,8 @@ _ERROR_TEXT = {
     401: "missing or wrong API key",
     413: "body too large (payload_too_large) or too many items (too_many_items)",
     415: "neither JSON nor line protocol",
+    422: "InfluxDB refused some points (a field-type conflict…): details name each item (array index or line "
+    "number) with InfluxDB's reason; the other points were written",
     503: "InfluxDB is unreachable and the disk spool is full, or the write queue is full (Retry-After)",
 }
 
@@ -45,8 +47,8 @@ def openapi_document(settings: IngestSettings) -> dict[str, Any]:
                     "properties": {
                         "accepted": {"type": "integer"},
                         "outcome": {
-                            "enum": ["written", "spooled", "rejected"],
-                            "description": "rejected: InfluxDB refused a line after acceptance; it went to the DLQ",
+                            "enum": ["written", "spooled"],
+                            "description": "spooled: InfluxDB is unavailable; the points are in the disk spool",
                         },
                     },
                 }

@@ -22,6 +22,7 @@ fsync'd in the spool, which replays oldest first when InfluxDB answers again.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import logging
 import random
@@ -60,6 +61,7 @@ class Item:
     payload: bytes = b""
     received_ns: int = 0
     outcome: str = field(default="pending")
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (line of this item, reason) InfluxDB refused
 
 
 class Pipeline:
@@ -200,10 +202,10 @@ class Pipeline:
 
     def _process(self, batch: list[Item]) -> None:
         lines: list[str] = []
-        origin: list[Item] = []
+        starts: list[int] = []  # where each item's lines begin in ``lines``
         for item in batch:
+            starts.append(len(lines))
             lines.extend(item.lines)
-            origin.extend([item] * len(item.lines))
         dead = [item.dead for item in batch if item.dead is not None]
         if lines:
             if self.spool.depth:
@@ -215,9 +217,12 @@ class Pipeline:
                     bad = self._write(list(range(len(lines))), lines, deadline)
                     outcome = "written"
                     for index, reason in bad:
-                        src = origin[index]
-                        raw = lines[index].encode()
-                        letter = DeadLetter("influx_rejected", reason, src.topic, raw, src.received_ns)
+                        k = bisect.bisect_right(starts, index) - 1  # the last item starting at or before it
+                        src = batch[k]
+                        src.refused.append((index - starts[k], reason))
+                        letter = DeadLetter(
+                            "influx_rejected", reason, src.topic, lines[index].encode(), src.received_ns
+                        )
                         dead.append(letter)
                 except influx.Retryable as err:
                     log.error("InfluxDB unavailable, spooling %d lines: %s", len(lines), err)

@@ -87,8 +87,12 @@ class IngestService:
 
     # --- HTTP intake ----------------------------------------------------------------------
 
-    def ingest(self, lines: list[str]) -> str:
-        """Queue line-protocol ``lines`` and wait until they are written or spooled; returns that outcome."""
+    def ingest(self, lines: list[str]) -> tuple[str, list[tuple[int, str]]]:
+        """Queue line-protocol ``lines`` and wait until they are written or spooled.
+
+        Returns the outcome (``written`` or ``spooled``) and the lines InfluxDB refused, as
+        ``(index in lines, InfluxDB's reason)``; the others were written.
+        """
         if not self._started or self._stopped.is_set():
             raise Busy("the service is not running", 5)
         if self.spool.depth and self.spool.bytes >= 0.9 * self.spool.max_bytes:
@@ -101,7 +105,7 @@ class IngestService:
         self.pipeline.submit(item)
         if not done.wait(HTTP_WAIT_S):
             raise Busy("the write did not finish in time; it is still queued", 5)
-        return item.outcome
+        return item.outcome, sorted(item.refused)
 
     # --- dead letters ---------------------------------------------------------------------
 
