@@ -5,17 +5,36 @@
 ``model`` is ``fake_model`` reset for one test. ``run_service`` starts our own
 console scripts as subprocesses against them and stops them after the test.
 A missing server binary fails the test: CI installs every one of them.
+
+SIGTERM to pytest becomes a KeyboardInterrupt, so the run stops the way Ctrl-C stops it: fixtures
+finalize and stop their servers. Servers also die with pytest when it is SIGKILLed
+(``mathnotes.testing.servers.spawn``).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from mathnotes.testing.fake_openai import FakeOpenAI
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics
+
+
+def _interrupt_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # once: a second SIGTERM must not cut the fixtures' teardown short (a handler, not SIG_IGN, which
+    # servers started during teardown would inherit)
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    raise KeyboardInterrupt(f"signal {signum}: stopping; fixtures stop their servers")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 @pytest.fixture(scope="session")

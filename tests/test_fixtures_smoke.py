@@ -1,10 +1,15 @@
-"""The fixtures are real servers: each one is exercised through its real protocol."""
+"""The fixtures are real servers: each one is exercised through its real protocol, and none outlives pytest."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import openai
 import paho.mqtt.client as mqtt
@@ -13,7 +18,9 @@ from influxdb_client import InfluxDBClient, Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, VictoriaMetrics
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, VictoriaMetrics, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_message_round_trips_through_mosquitto(mosquitto: Mosquitto) -> None:
@@ -114,3 +121,88 @@ def test_fake_model_scripted_errors_reach_the_sdk(model: FakeOpenAI) -> None:
     with pytest.raises(openai.APITimeoutError):
         client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
     assert len(model.requests) == 5
+
+
+# --- servers do not outlive a stopped pytest -----------------------------------------------------------------
+
+HOLDING_TEST = '''
+import os
+import time
+from pathlib import Path
+
+
+def test_hold(mosquitto, influxdb, victoria, front):
+    """Every kind of fixture server is up (front: nginx, vision, ingest); then wait to be stopped."""
+    Path(os.environ["HOLD_READY_FILE"]).write_text("ready")
+    time.sleep(600)
+'''
+
+
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """(state, parent pid, start time) of a process, None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
+def _descendants(root: int) -> dict[int, tuple[str, str]]:
+    """{pid: (start time, command line)} of every live process below ``root``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat[0] not in "ZX":
+            parents[int(entry.name)] = stat[1]
+    found: dict[int, tuple[str, str]] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found and (stat := _stat(pid)) is not None:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found[pid] = (stat[2], cmd.strip())
+                frontier.append(pid)
+    return found
+
+
+def _still_running(procs: dict[int, tuple[str, str]]) -> list[str]:
+    """The processes of ``procs`` still running (the same start time: not a reused pid; zombies count as gone)."""
+    alive = []
+    for pid, (started, cmd) in procs.items():
+        stat = _stat(pid)
+        if stat is not None and stat[0] not in "ZX" and stat[2] == started:
+            alive.append(f"{pid} {cmd}")
+    return alive
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_fixture_servers_stop_with_a_stopped_pytest(tmp_path: Path, sig: signal.Signals) -> None:
+    (tmp_path / "test_hold.py").write_text(HOLDING_TEST)
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(
+        [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+            "-p", "tests.deploy.conftest", f"--basetemp={tmp_path / 'basetemp'}", str(tmp_path / "test_hold.py"),
+        ],
+        cwd=REPO, env={**os.environ, "HOLD_READY_FILE": str(ready)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,  # a signal for the child is not one for this pytest
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: ready.exists() or child.poll() is not None, 180), "the servers never came up"
+        assert child.poll() is None, (child.stdout.read() if child.stdout else b"").decode()
+        servers = _descendants(child.pid)
+        # the first words of each command line: "…/python …/mathnotes-vision", "nginx: master process …/nginx"
+        names = {Path(word).name for _, cmd in servers.values() for word in cmd.split()[:4]}
+        assert {"mosquitto", "influxd", "victoria-metrics", "nginx", "mathnotes-vision", "mathnotes-ingest"} <= names
+        os.kill(child.pid, sig)
+        output = child.communicate(timeout=120)[0].decode(errors="replace")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == (2 if sig == signal.SIGTERM else -signal.SIGKILL), output  # 2: pytest interrupted
+    # a generous ceiling, not a timing claim: the servers drain and exit on their own SIGTERM
+    wait_until(lambda: not _still_running(servers), 60, 0.2)
+    assert _still_running(servers) == [], output[-3000:]

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathnotes.testing.servers import free_port, wait_until
+from mathnotes.testing.servers import free_port, spawn, wait_until
 
 from .rig import REPO
 
@@ -80,7 +80,7 @@ def start_broker(work: Path) -> Broker:
     mosquitto = shutil.which("mosquitto", path=os.environ["PATH"] + ":/usr/sbin")
     assert mosquitto, "mosquitto is not installed (./stack installs it)"
     with open(work / "mosquitto.log", "wb") as log:
-        proc = subprocess.Popen([mosquitto, "-c", str(work / "test.conf")], stdout=log, stderr=subprocess.STDOUT)
+        proc = spawn([mosquitto, "-c", str(work / "test.conf")], stdout=log, stderr=subprocess.STDOUT)
 
     def listening() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=1):

@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from mathnotes.testing.servers import free_port, wait_until
+from mathnotes.testing.servers import free_port, spawn, wait_until
 
 __all__ = ["NGINX_DIR", "REPO", "NginxRig", "loopback_upstreams", "upstream_names"]
 
@@ -139,7 +139,7 @@ class NginxRig:
     def start(self) -> NginxRig:
         self.prepare()
         log = open(self.dir / "entrypoint.log", "ab")
-        self.proc = subprocess.Popen(self.argv(), env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = spawn(self.argv(), env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
         def listening() -> bool:

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import free_port, wait_until
+from mathnotes.testing.servers import free_port, spawn, wait_until
 
 from ..n8n.harness import WORKFLOWS_DIR, Receiver, build_package, n8n_binary
 from .clients import websocket_handshake
@@ -65,7 +65,7 @@ class Run:
             "N8N_IMAGE_ENTRYPOINT": "n8n",
         }
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
+            self.proc = spawn(
                 ["sh", str(ENTRYPOINT), "start"], env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
 

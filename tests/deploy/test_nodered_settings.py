@@ -22,7 +22,7 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import free_port, wait_until
+from mathnotes.testing.servers import free_port, spawn, wait_until
 
 from ..nodered.harness import red_js
 from .brokers import PASSWORDS, Broker
@@ -66,7 +66,7 @@ def _start(user_dir: Path, env: dict[str, str]) -> NodeRed:
     port = free_port()
     full = {**os.environ, "NODE_RED_FLOWS_DIR": str(FLOWS), **env}
     with open(user_dir / "node-red.log", "wb") as log:
-        proc = subprocess.Popen(
+        proc = spawn(
             ["node", str(red_js()), "-u", str(user_dir), "-p", str(port)],
             env=full,
             stdout=log,

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, wait_until
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, spawn, wait_until
 
 __all__ = ["FLOWS", "NAMES", "REPO", "NodeRed", "Suite", "load_flow", "node_red_home", "red_js", "start_suite"]
 
@@ -82,7 +82,7 @@ class NodeRed:
         env.update(self.env)
         red = red_js()
         with open(self.workdir / "node-red.log", "wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = spawn(
                 ["node", str(red), "-u", str(self.workdir), "-p", str(self.port), "flows.json"],
                 env=env,
                 stdout=log,

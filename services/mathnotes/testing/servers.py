@@ -5,6 +5,11 @@ server answers, ``stop()`` sends SIGTERM and waits, ``kill()`` sends SIGKILL,
 ``restart()`` keeps the data folder. Output goes to ``<workdir>/<name>.log``
 (``log_text()``). A server binary that is missing raises
 :class:`ServerUnavailable`: a failure, never a skip.
+
+Every server starts through :func:`spawn`, which ties it to the test process: it gets SIGTERM when
+the thread that started it ends, so no server outlives a pytest that was SIGKILLed (a SIGTERMed
+pytest stops them itself: ``tests/conftest.py`` turns SIGTERM into KeyboardInterrupt, so fixtures
+finalize).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +38,8 @@ __all__ = [
     "VictoriaMetrics",
     "console_script",
     "free_port",
+    "spawn",
+    "tied_to_parent",
     "wait_until",
 ]
 
@@ -65,6 +73,24 @@ def _binary(name: str, *extra_dirs: str) -> str:
     if not found:
         raise ServerUnavailable(f"{name} is not installed (./stack test installs it)")
     return found
+
+
+def tied_to_parent(argv: Sequence[str]) -> list[str]:
+    """``argv`` run through util-linux ``setpriv --pdeathsig TERM``: SIGTERM when its parent thread ends.
+
+    Only from the main thread (the death signal follows the *thread* that forked, and a worker
+    thread ending must not stop a server); unchanged where ``setpriv`` is missing (not Linux).
+    SIGTERM rather than SIGKILL so that nginx, gunicorn and the like stop their own workers.
+    """
+    setpriv = shutil.which("setpriv", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"]))
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return list(argv)
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
+
+
+def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen`` for a server a test starts: the process dies with the test process."""
+    return subprocess.Popen(tied_to_parent(argv), **popen)
 
 
 def console_script(name: str) -> str:
@@ -101,9 +127,7 @@ class Managed:
         if self.running:
             return self
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env()
-        )
+        self.proc = spawn(self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env())
         log.close()
         if not wait_until(lambda: self._alive_and_ready(), self.ready_timeout):
             tail = self.log_text()[-2000:]
