@@ -3,8 +3,9 @@
 #   every start: copies our community package n8n-nodes-mathnotes into ~/.n8n/nodes/node_modules
 #     (the folder lives in the n8n-data volume, so a new image brings its new package version);
 #   first start only (no marker in the n8n-data volume):
-#     1. imports the credentials our workflows name ("Math Notes API", "Chat model (OpenAI-compatible)"),
-#        filled from MATHNOTES_API_URL / MATHNOTES_API_KEY / MATHNOTES_CHAT_BASE_URL / MATHNOTES_CHAT_API_KEY;
+#     1. imports the credentials our workflows name ("Math Notes API", "Chat model (OpenAI-compatible)",
+#        "Math Notes webhook key"), filled from MATHNOTES_API_URL / MATHNOTES_API_KEY /
+#        MATHNOTES_CHAT_BASE_URL / MATHNOTES_CHAT_API_KEY / MATHNOTES_WEBHOOK_TOKEN;
 #        later changes are made in the editor (Credentials), which this script never overwrites;
 #     2. imports /opt/mathnotes/workflows/*.json, inactive (n8n links the credentials by name);
 #     3. notes their ids in ~/.n8n/.mathnotes-activate;

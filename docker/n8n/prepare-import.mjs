@@ -3,8 +3,11 @@
 //   node prepare-import.mjs <workflows-dir> <staging-dir>
 //
 // Writes what the entry point then hands to n8n's own import commands:
-//   <staging-dir>/credentials.json  the two credentials our workflows name, filled from the environment
+//   <staging-dir>/credentials.json  the three credentials our workflows name, filled from the environment
 //                                   (`n8n import:credentials` encrypts plain `data` with N8N_ENCRYPTION_KEY);
+//                                   "Math Notes webhook key" is the header our webhooks require
+//                                   (Authorization: Bearer MATHNOTES_WEBHOOK_TOKEN): without that token
+//                                   nothing is written and the import fails, so no webhook is ever open;
 //   <staging-dir>/workflows/*.json   our workflows, inactive (n8n links their credentials by name on import);
 //   <staging-dir>/activate           their ids, one per line, for setup-owner.mjs to activate once n8n runs.
 // Nothing secret is printed; the staging folder is private (mode 700) and removed by the entry point.
@@ -12,6 +15,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "
 import { join } from "node:path";
 
 const env = process.env;
+const webhookToken = env.MATHNOTES_WEBHOOK_TOKEN || "";
 
 // Fixed ids: a second import (after a wiped marker) updates the same credentials instead of adding copies.
 const CREDENTIALS = [
@@ -30,11 +34,21 @@ const CREDENTIALS = [
             url: env.MATHNOTES_CHAT_BASE_URL || "https://dashscope.aliyuncs.com/compatible-mode/v1",
         },
     },
+    {
+        id: "mnCredWebhookKey",
+        name: "Math Notes webhook key",
+        type: "httpHeaderAuth",
+        data: { name: "Authorization", value: `Bearer ${webhookToken}` },
+    },
 ];
 
 function main([source, staging]) {
     if (!source || !staging) {
         console.error("usage: node prepare-import.mjs <workflows-dir> <staging-dir>");
+        process.exit(2);
+    }
+    if (!webhookToken) {
+        console.error("MATHNOTES_WEBHOOK_TOKEN is not set: the webhooks would answer anyone; nothing imported");
         process.exit(2);
     }
     mkdirSync(join(staging, "workflows"), { recursive: true, mode: 0o700 });

@@ -4,6 +4,10 @@
  * - the editor and HTTP-in endpoints live under /nodered (nginx proxies /nodered/ unchanged);
  * - the editor needs a login: NODE_RED_ADMIN_USER / NODE_RED_ADMIN_PASSWORD from the environment
  *   (compared in constant time; no bcrypt hash to paste around);
+ * - the flows' HTTP-in endpoints (/nodered/notes/upload, /nodered/notes/image: they spend the vision API
+ *   key) need NODE_RED_HTTP_TOKEN, as "Authorization: Bearer <token>" or as the password of HTTP Basic
+ *   auth (any user name: what a browser prompt or a phone shortcut sends); anything else gets a 401
+ *   before the body is read;
  * - stored credentials are encrypted with NODE_RED_CREDENTIAL_SECRET;
  * - on the first start (no flows file in /data yet) the flows file is assembled from the repo's
  *   node-red-flows/ (NODE_RED_FLOWS_DIR, mounted read-only) by its own assemble.js, which also writes
@@ -53,10 +57,30 @@ function sameSecret(given, expected) {
     return crypto.timingSafeEqual(digest(given), digest(expected));
 }
 
+// The token an HTTP-in request presents: a bearer token, or the password of Basic auth.
+function presentedToken(req) {
+    const header = String(req.headers.authorization || "");
+    const space = header.indexOf(" ");
+    const scheme = header.slice(0, space).toLowerCase();
+    const value = header.slice(space + 1).trim();
+    if (space > 0 && scheme === "bearer") {
+        return value;
+    }
+    if (space > 0 && scheme === "basic") {
+        const decoded = Buffer.from(value, "base64").toString("utf8");
+        return decoded.slice(decoded.indexOf(":") + 1);
+    }
+    return "";
+}
+
 const adminUser = process.env.NODE_RED_ADMIN_USER || "admin";
 const adminPassword = process.env.NODE_RED_ADMIN_PASSWORD || "";
 if (!adminPassword) {
     throw new Error("NODE_RED_ADMIN_PASSWORD is not set: the editor must not run without a login");
+}
+const httpToken = process.env.NODE_RED_HTTP_TOKEN || "";
+if (!httpToken) {
+    throw new Error("NODE_RED_HTTP_TOKEN is not set: the flows' HTTP endpoints would be open to anyone");
 }
 if (!process.env.NODE_RED_CREDENTIAL_SECRET) {
     throw new Error("NODE_RED_CREDENTIAL_SECRET is not set: stored credentials would not be encrypted");
@@ -72,6 +96,21 @@ module.exports = {
 
     httpAdminRoot: ADMIN_ROOT,
     httpNodeRoot: ADMIN_ROOT,
+
+    // runs before the HTTP-in nodes' body parsers: an unauthenticated upload is never read
+    httpNodeMiddleware(req, res, next) {
+        if (sameSecret(presentedToken(req), httpToken)) {
+            next();
+            return;
+        }
+        res.set("WWW-Authenticate", 'Basic realm="Math Notes Node-RED", charset="UTF-8"');
+        res.status(401).json({
+            error: {
+                code: "unauthorized",
+                message: "send NODE_RED_HTTP_TOKEN as 'Authorization: Bearer <token>' or as the Basic auth password",
+            },
+        });
+    },
 
     adminAuth: {
         type: "credentials",

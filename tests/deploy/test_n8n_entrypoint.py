@@ -42,7 +42,11 @@ OWNER = ("owner@example.com", "Mn-0a1b2c3d-7Q")
 CHAT_KEY = "sk-n8n-deploy-test"
 CHAT_MODEL = "deploy-test-chat"
 SHIPPED = {wf["id"]: wf["name"] for wf in (json.loads(p.read_text()) for p in sorted(WORKFLOWS_DIR.glob("*.json")))}
-CREDENTIALS = {"Math Notes API": "mathNotesApi", "Chat model (OpenAI-compatible)": "openAiApi"}
+CREDENTIALS = {
+    "Math Notes API": "mathNotesApi",
+    "Chat model (OpenAI-compatible)": "openAiApi",
+    "Math Notes webhook key": "httpHeaderAuth",
+}
 STANDIN_UPSTREAMS = ("vision", "ingest", "openwebui", "nodered", "grafana")
 
 
@@ -97,6 +101,7 @@ class Deployed:
     second: Run
     nginx: NginxRig
     receiver: Receiver
+    webhook_token: str  # N8N_WEBHOOK_TOKEN of the .env
 
     def via_nginx(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {"Host": self.nginx.domain, **kw.pop("headers", {})}
@@ -142,7 +147,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -
                 runs[0].stop()
         ports = {name: free_port() for name in STANDIN_UPSTREAMS}
         with NginxRig(work / "nginx", {**ports, "n8n": runs[1].port}, domain=DOMAIN) as nginx:
-            yield Deployed(runs[0], runs[1], nginx, receiver)
+            yield Deployed(runs[0], runs[1], nginx, receiver, dotenv["N8N_WEBHOOK_TOKEN"])
     finally:
         for run in runs:
             run.stop()
@@ -205,12 +210,25 @@ def test_alert_webhook_through_nginx_uses_the_imported_credential(deployed: Depl
     model.script(Reply(content="Check the fan of the cold room."))
     deployed.receiver.reset()
     alert = {"site": "lab", "device": "env-01", "measurement": "temp", "value": 41, "threshold": 35, "state": "alert"}
-    resp = deployed.via_nginx("POST", "/n8n/webhook/math-notes/alert", json=alert)
+    auth = {"Authorization": f"Bearer {deployed.webhook_token}"}
+    resp = deployed.via_nginx("POST", "/n8n/webhook/math-notes/alert", json=alert, headers=auth)
     assert resp.status_code == 202, resp.text
     [sent] = deployed.receiver.wait_for(1, 90)
     assert "Check the fan of the cold room." in json.dumps(sent["body"])
     [call] = [r for r in model.requests if r["headers"].get("authorization") == f"Bearer {CHAT_KEY}"]
     assert call["body"]["model"] == CHAT_MODEL  # MATHNOTES_CHAT_MODEL reached the workflow
+
+
+@pytest.mark.parametrize("path", ["/n8n/webhook/math-notes/alert", "/n8n/webhook/math-notes/analyze"])
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-token"])
+def test_webhooks_through_nginx_want_the_token(
+    deployed: Deployed, model: FakeOpenAI, path: str, auth: str | None
+) -> None:
+    deployed.receiver.reset()
+    alert = {"site": "lab", "device": "env-02", "measurement": "temp", "value": 41, "threshold": 35, "state": "alert"}
+    resp = deployed.via_nginx("POST", path, json=alert, headers={"Authorization": auth} if auth else {})
+    assert resp.status_code == 403, resp.text
+    assert model.requests == [] and deployed.receiver.received == []  # no model tokens spent, nothing forwarded
 
 
 def test_push_websocket_upgrades_through_nginx(deployed: Deployed) -> None:

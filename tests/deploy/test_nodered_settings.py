@@ -7,6 +7,7 @@ real vision API of the ``front`` fixture (which answers through the fake model).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequ
 SETTINGS = REPO / "docker" / "node-red" / "settings.js"
 FLOWS = REPO / "node-red-flows"
 ADMIN = ("admin", "Nr-test-Passw0rd")
+HTTP_TOKEN = "nr-http-token-for-tests"  # NODE_RED_HTTP_TOKEN: what the flows' HTTP endpoints require
 SITE = "deploytest"
 SHIPPED = [node for path in sorted(FLOWS.glob("*.json")) for node in json.loads(path.read_text())]
 BROKERS = {node["id"] for node in SHIPPED if node["type"] == "mqtt-broker"}
@@ -88,6 +90,7 @@ def nodered(tmp_path_factory: pytest.TempPathFactory, secured_broker: Broker, fr
         "MQTT_PASSWORD": PASSWORDS["NODERED_MQTT_PASSWORD"],
         "VISION_URL": f"http://127.0.0.1:{front.ports['vision']}",
         "VISION_API_KEY": NODERED_KEY,
+        "NODE_RED_HTTP_TOKEN": HTTP_TOKEN,
         "SITE": SITE,
     }
     red = _start(tmp_path_factory.mktemp("nodered") / "data", env)
@@ -166,7 +169,7 @@ def test_a_photo_through_nginx_node_red_and_the_vision_api(
             resp = requests.post(
                 f"https://127.0.0.1:{nginx.https_port}/nodered/notes/image?task=transcribe",
                 data=note_png(),
-                headers={"Host": nginx.domain, "Content-Type": "image/png"},
+                headers={"Host": nginx.domain, "Content-Type": "image/png", "Authorization": f"Bearer {HTTP_TOKEN}"},
                 verify=False,
                 timeout=60,
             )
@@ -192,3 +195,44 @@ def test_refuses_to_start_without_a_password(tmp_path: Path) -> None:
     red = _start(tmp_path / "data", {"NODE_RED_ADMIN_PASSWORD": "", "NODE_RED_CREDENTIAL_SECRET": "x"})
     assert red.proc.wait(60) != 0
     assert "NODE_RED_ADMIN_PASSWORD is not set" in red.log()
+
+
+def test_refuses_to_start_without_the_http_token(tmp_path: Path) -> None:
+    env = {"NODE_RED_ADMIN_PASSWORD": "x", "NODE_RED_CREDENTIAL_SECRET": "x", "NODE_RED_HTTP_TOKEN": ""}
+    red = _start(tmp_path / "data", env)
+    assert red.proc.wait(60) != 0
+    assert "NODE_RED_HTTP_TOKEN is not set" in red.log()
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, "Bearer wrong-token", _basic("notes", "wrong-token"), f"Token {HTTP_TOKEN}", _basic(HTTP_TOKEN, "")],
+    ids=["none", "wrong-bearer", "wrong-basic", "other-scheme", "token-as-user"],
+)
+@pytest.mark.parametrize("path", ["/nodered/notes/upload", "/nodered/notes/image"])
+def test_the_flows_http_endpoints_want_the_token(
+    nodered: NodeRed, model: FakeOpenAI, path: str, auth: str | None
+) -> None:
+    headers = {"Content-Type": "image/png", **({"Authorization": auth} if auth else {})}
+    resp = requests.post(nodered.base + path, data=note_png(), headers=headers, timeout=30)
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["error"]["code"] == "unauthorized"
+    assert resp.headers["WWW-Authenticate"].startswith("Basic ")
+    assert model.requests == []  # the vision API key was not spent
+
+
+@pytest.mark.parametrize("auth", [f"Bearer {HTTP_TOKEN}", _basic("phone", HTTP_TOKEN)], ids=["bearer", "basic"])
+def test_an_upload_with_the_token_is_analysed(nodered: NodeRed, model: FakeOpenAI, auth: str) -> None:
+    model.script(Reply(content="Upload read: $x = 1$"))
+    files = {"file": ("page.png", note_png(), "image/png")}
+    resp = requests.post(
+        nodered.base + "/nodered/notes/upload", files=files, headers={"Authorization": auth}, timeout=60
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.text == "Upload read: $x = 1$"
+    [call] = model.requests
+    assert "image_url" in json.dumps(call["body"])  # the photo reached the model through the vision API

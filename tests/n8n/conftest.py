@@ -25,6 +25,8 @@ from .harness import WORKFLOWS_DIR, N8nHome, N8nServer, Receiver, build_package,
 
 VISION_KEY = "vision-key-for-n8n-tests"
 INGEST_KEY = "ingest-key-for-n8n-tests"
+WEBHOOK_TOKEN = "webhook-token-for-n8n-tests"  # what our webhooks' header auth expects
+WEBHOOK_AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 DB = "n8n_telemetry"
 HERE = Path(__file__).parent
 WORKFLOW_FILES = ["analyze-notes-webhook", "daily-telemetry-digest", "alert-explainer"]
@@ -98,6 +100,8 @@ def credentials(vision_url: str, ingest_url: str, model_url: str) -> list[dict[s
          "data": {"apiKey": "sk-model-for-n8n-tests", "url": model_url}},
         {"id": "mnCredNowhere001", "name": "Math Notes nowhere", "type": "mathNotesApi",
          "data": {"baseUrl": "http://127.0.0.1:9", "apiKey": ""}},
+        {"id": "mnCredWebhookKey", "name": "Math Notes webhook key", "type": "httpHeaderAuth",
+         "data": {"name": "Authorization", "value": f"Bearer {WEBHOOK_TOKEN}"}},
     ]  # fmt: skip
 
 
@@ -109,7 +113,7 @@ def unreachable_variant(folder: Path) -> Path:
         if node["type"] == "n8n-nodes-base.webhook":
             node["parameters"]["path"] = "test/analyze-unreachable"
             node["webhookId"] = str(uuid.uuid4())
-        if "credentials" in node:
+        if "mathNotesApi" in node.get("credentials", {}):
             node["credentials"]["mathNotesApi"]["name"] = "Math Notes nowhere"
     path = folder / "analyze-unreachable.json"
     path.write_text(json.dumps(workflow))

@@ -11,7 +11,7 @@ import requests
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import InfluxDB1
 
-from .conftest import DB, note_photo, request_image
+from .conftest import DB, WEBHOOK_AUTH, note_photo, request_image
 from .harness import N8nServer, Receiver
 
 pytestmark = pytest.mark.usefixtures("n8n")
@@ -23,11 +23,30 @@ def webhook(n8n: Running, path: str) -> str:
     return f"{n8n[0].url}/webhook/{path}"
 
 
+def post_ours(n8n: Running, path: str, **kw: Any) -> requests.Response:
+    """POST to one of our webhooks with the header their header auth requires (the "Math Notes webhook key")."""
+    headers = {**WEBHOOK_AUTH, **kw.pop("headers", {})}
+    return requests.post(webhook(n8n, path), headers=headers, **kw)
+
+
+@pytest.mark.parametrize("path", ["math-notes/analyze", "math-notes/alert"])
+@pytest.mark.parametrize("auth", [None, "Bearer not-the-token", "webhook-token-for-n8n-tests"])
+def test_our_webhooks_answer_403_without_the_token(
+    n8n: Running, model: FakeOpenAI, notify: Receiver, path: str, auth: str | None
+) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    files = {"file": ("note.jpg", note_photo(), "image/jpeg")}
+    resp = requests.post(webhook(n8n, path), headers=headers, files=files, timeout=30)
+    assert resp.status_code == 403, resp.text
+    assert model.requests == [] and notify.received == []  # no tokens spent, nothing forwarded
+
+
 def test_analyze_photo_answers_markdown(n8n: Running, model: FakeOpenAI) -> None:
     model.script(Reply(content="Solving: $x^2 + 2x + 1 = (x+1)^2$, so $$x = -1$$"))
     photo = note_photo()
-    resp = requests.post(
-        webhook(n8n, "math-notes/analyze"),
+    resp = post_ours(
+        n8n,
+        "math-notes/analyze",
         params={"task": "solve", "language": "en"},
         files={"file": ("note.jpg", photo, "image/jpeg")},
         timeout=60,
@@ -43,7 +62,7 @@ def test_analyze_photo_answers_markdown(n8n: Running, model: FakeOpenAI) -> None
 
 
 def test_analyze_without_photo_answers_a_clean_error(n8n: Running, model: FakeOpenAI) -> None:
-    resp = requests.post(webhook(n8n, "math-notes/analyze"), json={"hello": "no photo"}, timeout=60)
+    resp = post_ours(n8n, "math-notes/analyze", json={"hello": "no photo"}, timeout=60)
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["code"] and "binary" in error["message"].lower()
@@ -51,8 +70,9 @@ def test_analyze_without_photo_answers_a_clean_error(n8n: Running, model: FakeOp
 
 
 def test_analyze_passes_the_vision_error_code_and_status(n8n: Running, model: FakeOpenAI) -> None:
-    resp = requests.post(
-        webhook(n8n, "math-notes/analyze"),
+    resp = post_ours(
+        n8n,
+        "math-notes/analyze",
         params={"task": "paint"},
         files={"file": ("note.jpg", note_photo(), "image/jpeg")},
         timeout=60,
@@ -66,9 +86,7 @@ def test_analyze_passes_the_vision_error_code_and_status(n8n: Running, model: Fa
 
 def test_analyze_reports_a_failing_model_as_an_upstream_error(n8n: Running, model: FakeOpenAI) -> None:
     model.script(*[Reply(status=500)] * 4)
-    resp = requests.post(
-        webhook(n8n, "math-notes/analyze"), files={"file": ("note.jpg", note_photo(), "image/jpeg")}, timeout=60
-    )
+    resp = post_ours(n8n, "math-notes/analyze", files={"file": ("note.jpg", note_photo(), "image/jpeg")}, timeout=60)
     assert resp.status_code == 502
     error = resp.json()["error"]
     assert error["code"] == "upstream_unavailable" and error["message"] and error["request_id"]
@@ -80,7 +98,7 @@ def test_alert_explainer_notifies_with_the_models_explanation(
     model.script(Reply(content="Freezer temperature is above its limit. Check the door seal and the compressor."))
     alert = {"site": "lab", "device": "freezer-2", "measurement": "temperature", "value": -12.5,
              "threshold": -18, "state": "alert", "ts": "2026-11-23T02:00:00Z"}  # fmt: skip
-    resp = requests.post(webhook(n8n, "math-notes/alert"), json=alert, timeout=30)
+    resp = post_ours(n8n, "math-notes/alert", json=alert, timeout=30)
     assert resp.status_code == 202
     [note] = notify.wait_for(1)
     body = note["body"]
@@ -146,8 +164,9 @@ def test_vision_node_continue_on_fail_outputs_the_api_error(n8n: Running, model:
 
 def test_analyze_accepts_a_raw_image_body(n8n: Running, model: FakeOpenAI) -> None:
     model.script(Reply(content="Raw body read."))
-    resp = requests.post(
-        webhook(n8n, "math-notes/analyze"),
+    resp = post_ours(
+        n8n,
+        "math-notes/analyze",
         data=note_photo(),
         headers={"Content-Type": "image/jpeg"},
         timeout=60,
@@ -158,9 +177,7 @@ def test_analyze_accepts_a_raw_image_body(n8n: Running, model: FakeOpenAI) -> No
 
 
 def test_analyze_answers_502_when_the_vision_api_is_unreachable(n8n: Running, model: FakeOpenAI) -> None:
-    resp = requests.post(
-        webhook(n8n, "test/analyze-unreachable"), files={"file": ("n.jpg", note_photo(), "image/jpeg")}, timeout=60
-    )
+    resp = post_ours(n8n, "test/analyze-unreachable", files={"file": ("n.jpg", note_photo(), "image/jpeg")}, timeout=60)
     assert resp.status_code == 502
     error = resp.json()["error"]
     assert error["code"] == "unreachable" and "127.0.0.1:9" in error["message"]
@@ -171,7 +188,7 @@ def test_alert_is_still_notified_when_the_model_fails(n8n: Running, model: FakeO
     model.script(*[Reply(status=500)] * 6)
     alert = {"site": "lab", "device": "pump-1", "measurement": "pressure", "value": 9.1,
              "threshold": 8, "state": "alert", "ts": "2026-11-23T02:10:00Z"}  # fmt: skip
-    resp = requests.post(webhook(n8n, "math-notes/alert"), json=alert, timeout=30)
+    resp = post_ours(n8n, "math-notes/alert", json=alert, timeout=30)
     assert resp.status_code == 202
     [note] = notify.wait_for(1, timeout=120)
     assert note["body"]["text"].startswith("(The chat model could not explain this alert:")

@@ -13,6 +13,8 @@ from mathnotes.testing.servers import InfluxDB1, Mosquitto
 from .harness import Suite, start_suite
 from .support import Webhook
 
+WEBHOOK_TOKEN = "n8n-webhook-token-for-nodered-tests"  # N8N_ALERT_WEBHOOK_TOKEN
+
 
 @pytest.fixture(scope="module")
 def webhook() -> Iterator[Webhook]:
@@ -36,7 +38,7 @@ def suite(
         influxdb,
         fake_model.base_url,
         db,
-        {"N8N_ALERT_WEBHOOK_URL": webhook.url},
+        {"N8N_ALERT_WEBHOOK_URL": webhook.url, "N8N_ALERT_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
     )
     yield running
     running.stop()

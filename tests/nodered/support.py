@@ -14,10 +14,12 @@ __all__ = ["Webhook", "png_bytes"]
 
 
 class Webhook:
-    """A local HTTP server where n8n's Webhook node would be: records each POSTed JSON body, answers ``status``."""
+    """A local HTTP server where n8n's Webhook node would be: records each POSTed JSON body and its
+    ``Authorization`` header, answers ``status``."""
 
     def __init__(self, status: int = 200) -> None:
         self.bodies: list[Any] = []
+        self.authorizations: list[str | None] = []
         self.status = status
         self._lock = threading.Lock()
         outer = self
@@ -28,6 +30,7 @@ class Webhook:
                 body = json.loads(self.rfile.read(length) or b"null")
                 with outer._lock:
                     outer.bodies.append(body)
+                    outer.authorizations.append(self.headers.get("authorization"))
                 answer = (
                     b'{"message":"Workflow was started"}' if outer.status < 300 else b'{"message":"not registered"}'
                 )
@@ -51,6 +54,10 @@ class Webhook:
     def received(self) -> list[Any]:
         with self._lock:
             return list(self.bodies)
+
+    def received_authorizations(self) -> list[str | None]:
+        with self._lock:
+            return list(self.authorizations)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -132,11 +132,15 @@ def test_a_device_inside_the_stale_window_is_not_flagged() -> None:
     assert run.of("alr.stale") == []  # default ALERT_STALE_S=60
 
 
-@pytest.mark.parametrize("webhook", ["", "http://n8n.example:5678/webhook/math-notes/alert"])
-def test_each_alert_goes_to_mqtt_to_telemetry_and_optionally_to_n8n(webhook: str) -> None:
+@pytest.mark.parametrize(
+    ("webhook", "token"),
+    [("", ""), ("http://n8n.example:5678/webhook/math-notes/alert", ""), ("http://n8n:5678/webhook/a", "tok-1")],
+)
+def test_each_alert_goes_to_mqtt_to_telemetry_and_optionally_to_n8n(webhook: str, token: str) -> None:
     alert: dict[str, Any] = {"kind": "threshold", "state": "firing", "level": "high", "site": "s1", "device": "d1"}
     alert |= {"measurement": "co2", "value": 1800, "threshold": 1500, "hysteresis": 100, "at": "2024-11-23T03:00:00Z"}
     env = {"N8N_ALERT_WEBHOOK_URL": webhook} if webhook else {}
+    env |= {"N8N_ALERT_WEBHOOK_TOKEN": token} if token else {}
     run = run_function("alerts", ["alr.fanout"], [step("alr.fanout", {"topic": "alerts/s1/d1", "payload": alert})], env)
     (mqtt,) = run.of("alr.fanout", 0)
     assert mqtt["topic"] == "alerts/s1/d1" and mqtt["qos"] == 1 and json.loads(mqtt["payload"]) == alert
@@ -147,6 +151,8 @@ def test_each_alert_goes_to_mqtt_to_telemetry_and_optionally_to_n8n(webhook: str
     hooks = run.of("alr.fanout", 2)
     if webhook:
         assert [(h["url"], h["method"], h["payload"]) for h in hooks] == [(webhook, "POST", alert)]
+        auth = {"authorization": f"Bearer {token}"} if token else {}
+        assert hooks[0]["headers"] == {"content-type": "application/json", **auth}
     else:
         assert hooks == []
 

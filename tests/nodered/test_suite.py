@@ -11,6 +11,7 @@ import requests
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
 
+from .conftest import WEBHOOK_TOKEN
 from .harness import SIM_DEVICES, Suite
 from .mqtt import Collector, publish
 from .support import Webhook, png_bytes
@@ -111,6 +112,8 @@ def test_threshold_crossing_raises_one_alert_and_hysteresis_holds(
 
     wait_until(lambda: len(posted()) >= len(received), 20, 0.1)
     assert posted() == sorted(json.dumps(a, sort_keys=True) for a in received)
+    # each POST carried the n8n webhook's token (N8N_ALERT_WEBHOOK_TOKEN), as n8n's header auth wants it
+    assert set(webhook.received_authorizations()) == {f"Bearer {WEBHOOK_TOKEN}"}
 
 
 def test_alerts_are_counted_in_influxdb(suite: Suite, influxdb: InfluxDB1, mosquitto: Mosquitto) -> None:
