@@ -29,7 +29,7 @@ def test_each_payload_form_lands_with_topic_tags(start_ingest: StartIngest, mosq
             (f"{t}/tas1/SENSOR", '{"Time":"2023-11-14T22:13:21","AM2301":{"Temperature":22.5,"Humidity":41}}'),
             (f"{t}/shelly1/power", "12.5"),
             (f"{t}/shelly1/relay", "ON"),
-            (f"{t}/lp1/ignored", "cpu,core=0 usage=0.25 1700000002000000000"),
+            (f"{t}/lp1/cpu", "cpu,core=0 usage=0.25 1700000002000000000"),
         ],
     )
     assert ing.wait_count("climate", 1) == 1
@@ -164,3 +164,35 @@ def test_shared_subscription_splits_one_stream_between_two_instances(
 
     a, b = received(first), received(second)
     assert a > 0 and b > 0 and a + b == 1000
+
+
+def test_devices_cannot_write_as_other_devices_or_into_other_measurements(
+    start_ingest: StartIngest, mosquitto: Mosquitto, collect: Callable[[str], Collector]
+) -> None:
+    ing = start_ingest()
+    dlq = collect(f"telemetry-dlq/telemetry/{ing.db}/#")
+    t = f"telemetry/{ing.db}/dev1"
+    forged = {"device": "victim", "site": "elsewhere"}
+    publish(
+        mosquitto,
+        [
+            (f"{t}/climate", json.dumps({"ts": 1_700_000_000, "fields": {"temp": 1}, "tags": {**forged, "room": "a"}})),
+            (f"{t}/climate", json.dumps({"ts": 1_700_000_001, "temp": 2, **forged})),
+            (f"{t}/climate", "climate,device=victim,site=elsewhere temp=3 1700000002000000000"),
+            (f"{t}/climate", json.dumps({"measurement": "vision_requests", "fields": {"count": 1}})),
+            (f"{t}/lp", "vision_requests,device=victim count=1"),
+        ],
+    )
+    assert ing.wait_count("climate", 3) == 3
+    assert wait_until(lambda: len(dlq.messages) == 2, 20)
+    assert {body["reason"] for _topic, body in dlq.json()} == {"measurement_not_allowed"}
+    rows = ing.influx.values('SELECT "temp", "device"::tag, "site"::tag FROM "climate"', ing.db)
+    assert [row[1:] for row in rows] == [[1.0, "dev1", ing.db], [2.0, "dev1", ing.db], [3.0, "dev1", ing.db]]
+    fields = ing.influx.values('SHOW FIELD KEYS FROM "climate"', ing.db)
+    assert [row[0] for row in fields] == ["temp"]  # no "device" field to shadow the tag in InfluxQL
+    assert ing.influx.values("SHOW MEASUREMENTS", ing.db) == [["climate"]]
+
+    gateway = start_ingest({"INGEST_MQTT_PAYLOAD_MEASUREMENT": "true"})
+    publish(mosquitto, [(f"telemetry/{gateway.db}/gw/lp", "cpu,core=0,device=forged usage=0.25\nmem used=512i")])
+    assert gateway.wait_count("mem", 1) == 1
+    assert gateway.influx.values('SELECT "usage", "core", "device" FROM "cpu"', gateway.db)[0][1:] == [0.25, "0", "gw"]

@@ -139,11 +139,48 @@ def test_home_assistant_statestream_quoted_states() -> None:
 
 
 def test_line_protocol_payload_gets_topic_tags() -> None:
-    points = parse_message(f"{T}/ignored", b"cpu,host=a usage=0.5 1700000000000000000\nmem free=3i", NOW, OPTS)
+    lines = b"cpu,host=a,device=forged usage=0.5 1700000000000000000\nmem free=3i"
+    points = parse_message(f"{T}/ignored", lines, NOW, ParseOptions(payload_measurement=True))
     assert [(p.measurement, p.tags, p.fields, p.ts_ns) for p in points] == [
         ("cpu", {"host": "a", "site": "lab", "device": "dev1"}, {"usage": 0.5}, 1_700_000_000_000_000_000),
         ("mem", {"site": "lab", "device": "dev1"}, {"free": 3}, NOW),
     ]
+    with pytest.raises(Rejected) as err:  # by default a payload cannot pick its measurement
+        parse_message(f"{T}/ignored", lines, NOW, OPTS)
+    assert err.value.reason == "measurement_not_allowed" and "'cpu'" in err.value.detail
+    assert one(f"{T}/cpu", "cpu,core=0 usage=0.5").measurement == "cpu"  # the topic's own is fine
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"fields": {"v": 1}, "tags": {"device": "forged", "site": "elsewhere", "room": "a"}}',
+        '{"fields": {"v": 1, "device": "forged"}, "tags": {"room": "a"}}',
+        '{"v": 1, "device": "forged", "site": "elsewhere", "room": "a"}',
+        'm,device=forged,room=a v=1,site="elsewhere"',
+    ],
+)
+def test_the_topic_says_who_and_where(payload: str) -> None:
+    p = one(f"{T}/m", payload)
+    assert p.tags["device"] == "dev1" and p.tags["site"] == "lab"
+    assert "device" not in p.fields and "site" not in p.fields and p.fields["v"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ('{"measurement": "vision_requests", "fields": {"v": 1}}', "measurement_not_allowed"),
+        ('[{"fields": {"v": 1}}, {"measurement": "other", "fields": {"v": 1}}]', "measurement_not_allowed"),
+        ('{"device": "forged"}', "no_fields"),
+    ],
+)
+def test_a_payload_cannot_pick_its_measurement_by_default(payload: str, reason: str) -> None:
+    with pytest.raises(Rejected) as err:
+        parse_message(f"{T}/m", payload.encode(), NOW, OPTS)
+    assert err.value.reason == reason
+    allowed = ParseOptions(payload_measurement=True)
+    if reason == "measurement_not_allowed":
+        assert parse_message(f"{T}/m", payload.encode(), NOW, allowed)[-1].measurement in {"vision_requests", "other"}
 
 
 @pytest.mark.parametrize(

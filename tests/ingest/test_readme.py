@@ -11,6 +11,8 @@ README = Path(__file__).resolve().parents[2] / "services" / "mathnotes" / "inges
 
 
 def shown(default: object) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
     if isinstance(default, tuple):
         return ",".join(default) if default else "(empty)"
     if isinstance(default, float) and default.is_integer():

@@ -36,7 +36,7 @@ def test_v2_writes_every_payload_form_into_victoriametrics(
             ),
             (f"{t}/zb1/zigbee", json.dumps({"temperature": 19.5, "update": {"installed_version": 268}})),
             (f"{t}/shelly1/power", "12.5"),
-            (f"{t}/lp1/x", "cpu,core=0 usage=0.25 1700000002000000000"),
+            (f"{t}/lp1/cpu", "cpu,core=0 usage=0.25 1700000002000000000"),
         ],
     )
 

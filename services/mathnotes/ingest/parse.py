@@ -57,6 +57,7 @@ class Rejected(ValueError):
 class ParseOptions:
     template: TopicTemplate = field(default_factory=lambda: TopicTemplate("telemetry/{site}/{device}/{measurement}"))
     int_fields: frozenset[str] = frozenset()
+    payload_measurement: bool = False  # may an MQTT payload name a measurement other than its topic's
 
 
 @cache
@@ -155,7 +156,7 @@ def _from_object(obj: dict[str, Any], measurement: str, tags: dict[str, str], no
             raise Rejected("schema", f"{where}: {errors[0].message}")
         ts = _time_of(obj["ts"]) if "ts" in obj else now_ns
         fields = {k: _value(k, v, opts) for k, v in obj["fields"].items()}
-        return _checked(Point(obj.get("measurement", measurement), fields, {**tags, **obj.get("tags", {})}, ts))
+        return _checked(Point(obj.get("measurement", measurement), fields, {**obj.get("tags", {}), **tags}, ts))
     flat: dict[str, Any] = {}
     _flatten(obj, "", flat, 0)
     ts = now_ns
@@ -199,11 +200,22 @@ def _from_json(data: Any, measurement: str, tags: dict[str, str], now_ns: int, o
 
 
 def parse_message(topic: str, payload: bytes, now_ns: int, opts: ParseOptions) -> list[Point]:
-    """Points for one MQTT message; raises :class:`Rejected`."""
+    """Points for one MQTT message; raises :class:`Rejected`.
+
+    The topic says who and where: its tags replace any payload tag or field of the same name
+    (a device cannot write as another), and its measurement is the only one allowed unless
+    ``opts.payload_measurement`` (else a payload naming another is ``measurement_not_allowed``).
+    """
     try:
         measurement, tags = opts.template.match(topic)
     except TopicMismatch as err:
         raise Rejected("topic_mismatch", str(err)) from None
+    return _topic_wins(_payload_points(payload, measurement, tags, now_ns, opts), measurement, tags, opts)
+
+
+def _payload_points(
+    payload: bytes, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions
+) -> list[Point]:
     try:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -223,9 +235,28 @@ def parse_message(topic: str, payload: bytes, now_ns: int, opts: ParseOptions) -
         points = parse_lines(text, now_ns)
     except LineProtocolError as err:
         raise Rejected("unparseable", f"not JSON, a bare value or line protocol ({err})") from None
+    return [_checked(_claimed(point, tags)) for point in points]  # the topic's tags are new to these lines
+
+
+def _claimed(point: Point, tags: dict[str, str]) -> Point:
+    """``point`` with the topic's tags, and no field named like one of them (InfluxQL would let it shadow the tag)."""
+    point.tags.update(tags)
+    for key in tags:
+        point.fields.pop(key, None)
+    return point
+
+
+def _topic_wins(points: list[Point], measurement: str, tags: dict[str, str], opts: ParseOptions) -> list[Point]:
     for point in points:
-        for key, value in tags.items():
-            point.tags.setdefault(key, value)
+        if point.measurement != measurement and not opts.payload_measurement:
+            raise Rejected(
+                "measurement_not_allowed",
+                f"the payload names measurement {point.measurement!r}, the topic {measurement!r} "
+                "(INGEST_MQTT_PAYLOAD_MEASUREMENT is off)",
+            )
+        _claimed(point, tags)
+        if not point.fields:
+            raise Rejected("no_fields", f"no fields besides the topic's tags {sorted(tags)}")
     return points
 
 

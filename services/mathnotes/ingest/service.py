@@ -41,7 +41,9 @@ class IngestService:
     def __init__(self, settings: IngestSettings, writer: influx.Writer | None = None) -> None:
         self.settings = settings
         self.metrics = IngestMetrics()
-        self.opts = ParseOptions(TopicTemplate(settings.topic_template), frozenset(settings.int_fields))
+        self.opts = ParseOptions(
+            TopicTemplate(settings.topic_template), frozenset(settings.int_fields), settings.mqtt_payload_measurement
+        )
         self.writer = writer or influx.make_writer(settings)
         self.spool = Spool(settings.spool_dir, int(settings.spool_max_mb * 1024 * 1024))
         self.pipeline = Pipeline(

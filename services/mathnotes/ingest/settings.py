@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from ..config import CommonSettings, ConfigError, choice, csv, integer, number, port, setting
+from ..config import CommonSettings, ConfigError, boolean, choice, csv, integer, number, port, setting
 from .topics import TopicTemplate
 
 __all__ = ["IngestSettings"]
@@ -65,6 +65,12 @@ class IngestSettings(CommonSettings):
     )
     http_connections: int = setting(
         "INGEST_HTTP_CONNECTIONS", 64, parse=integer(1, 10_000), doc="open HTTP connections at most"
+    )
+    mqtt_payload_measurement: bool = setting(
+        "INGEST_MQTT_PAYLOAD_MEASUREMENT",
+        False,
+        parse=boolean,
+        doc="let an MQTT payload (envelope 'measurement', line protocol) name a measurement other than its topic's",
     )
     int_fields: tuple[str, ...] = setting(
         "INGEST_INT_FIELDS", (), parse=csv, doc="field names written as integers (others become floats)"
