@@ -121,7 +121,11 @@ def collect(mosquitto: Mosquitto) -> Iterator[Callable[[str], Collector]]:
 
 
 def publish(
-    broker: Mosquitto, messages: Sequence[tuple[str, bytes | str]], qos: int = 1, properties: Properties | None = None
+    broker: Mosquitto,
+    messages: Sequence[tuple[str, bytes | str]],
+    qos: int = 1,
+    properties: Properties | None = None,
+    retain: bool = False,
 ) -> None:
     """Publish and wait until the broker acknowledged every message (MQTT 5 when ``properties`` are given)."""
     client = mqtt.Client(
@@ -133,7 +137,7 @@ def publish(
     client.max_queued_messages_set(0)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    infos = [client.publish(t, p, qos=qos, properties=properties) for t, p in messages]
+    infos = [client.publish(t, p, qos=qos, retain=retain, properties=properties) for t, p in messages]
     for info in infos:
         info.wait_for_publish(30)
     client.loop_stop()

@@ -10,6 +10,7 @@ import requests
 from mathnotes.testing.servers import Mosquitto, wait_until
 
 from .conftest import Collector, Ingest, StartIngest, publish
+from .test_faults import metric
 
 
 def test_each_payload_form_lands_with_topic_tags(start_ingest: StartIngest, mosquitto: Mosquitto) -> None:
@@ -196,3 +197,21 @@ def test_devices_cannot_write_as_other_devices_or_into_other_measurements(
     publish(mosquitto, [(f"telemetry/{gateway.db}/gw/lp", "cpu,core=0,device=forged usage=0.25\nmem used=512i")])
     assert gateway.wait_count("mem", 1) == 1
     assert gateway.influx.values('SELECT "usage", "core", "device" FROM "cpu"', gateway.db)[0][1:] == [0.25, "0", "gw"]
+
+
+def test_retained_copies_are_not_written_again_on_resubscribe(start_ingest: StartIngest, mosquitto: Mosquitto) -> None:
+    ing = start_ingest()
+    t = f"telemetry/{ing.db}/dev"
+    retained = [(f"{t}/state", "21.5"), (f"{t}/stamped", json.dumps({"ts": 1_700_000_000, "fields": {"v": 1}}))]
+    try:
+        publish(mosquitto, retained, retain=True)  # live: reaches the subscription with the retain flag clear
+        assert ing.wait_count("state", 1) == 1 and ing.wait_count("stamped", 1) == 1
+        for _ in range(2):  # each run resubscribes to its persistent session; the broker resends both copies
+            ing.proc.restart()
+            assert wait_until(lambda: metric(ing.url, "ingest_retained_skipped_total") == 1, 20)
+            assert wait_until(lambda: metric(ing.url, 'ingest_messages_received_total{source="mqtt"}') == 2, 20)
+            assert wait_until(lambda: metric(ing.url, "ingest_points_written_total") == 1, 20)  # the stamped one
+        assert ing.count("state") == 1  # not a second point under a new receive time
+        assert ing.influx.values('SELECT "v" FROM "stamped"', ing.db) == [["2023-11-14T22:13:20Z", 1.0]]
+    finally:
+        publish(mosquitto, [(topic, b"") for topic, _ in retained], retain=True)  # clears the broker's copies

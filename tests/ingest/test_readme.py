@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mathnotes.config import describe
@@ -37,3 +38,18 @@ def test_every_setting_is_in_the_readme_with_its_default() -> None:
             continue  # documented in pairs: `a` / `b`
         documented = rows[env].replace("`", "").split()[0].rstrip(":")
         assert documented == shown(default), (env, rows[env], default)
+
+
+def test_every_metric_is_in_the_readme_and_every_listed_metric_exists() -> None:
+    from mathnotes.ingest.metrics import IngestMetrics
+
+    section = README.read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for line in section.splitlines():
+        cells = line.replace("\\|", "/").strip().strip("|").split("|")
+        if len(cells) >= 3 and cells[1].strip() in ("counter", "gauge", "histogram"):
+            listed |= {name.split("{")[0] for name in re.findall(r"`([a-z_]+[^`]*)`", cells[0])}
+    exported = set()
+    for family in IngestMetrics().registry.collect():
+        exported.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert listed == exported

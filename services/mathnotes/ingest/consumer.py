@@ -7,6 +7,12 @@ is acknowledged once its batch is in InfluxDB or the spool (the pipeline calls
 redelivers it. The client id is stable and the session
 persistent (MQTT 5: clean_start off with a long session expiry; 3.1.1:
 clean_session off), so messages published while we are away wait for us.
+
+A message with the retain flag set is the broker's stored copy, sent again on every
+(re)subscribe (a live publish reaches an existing subscription with the flag clear). Only its
+points that carry the device's own timestamp are written, so a replay rewrites the same point;
+one without is skipped (acknowledged, counted in ``ingest_retained_skipped_total``) rather than
+written again under a new receive time.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from .dlq import dlq_message
 from .lineproto import encode
 from .metrics import IngestMetrics
 from .mqttclient import FastClient
-from .parse import ParseOptions, Rejected, parse_message
+from .parse import NO_TIME, ParseOptions, Rejected, parse_message
 from .pipeline import DeadLetter, Item, Pipeline
 from .settings import IngestSettings
 
@@ -81,6 +87,7 @@ class Consumer:
         self._parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
         self._closing = False
         self._received = metrics.received.labels("mqtt")
+        self._retained_skipped = metrics.retained_skipped
         self._last_publish: mqtt.MQTTMessageInfo | None = None
 
     # --- lifecycle -------------------------------------------------------------------
@@ -175,7 +182,14 @@ class Consumer:
             return Item([], mid=mid, generation=generation, dead=dead, topic=topic, payload=payload, received_ns=now)
         item = Item(lines=[], mid=mid, generation=generation, topic=topic, payload=payload, received_ns=now)
         try:
-            item.lines = [encode(p) for p in parse_message(topic, payload, now, self.opts)]
+            if msg.retain:  # a stored copy sent on (re)subscribing: only points stamped by the device
+                points = [p for p in parse_message(topic, payload, NO_TIME, self.opts) if p.ts_ns != NO_TIME]
+                if not points:
+                    self._retained_skipped.inc()
+                    return item  # acknowledged, nothing written
+            else:
+                points = parse_message(topic, payload, now, self.opts)
+            item.lines = [encode(p) for p in points]
         except Rejected as err:
             item.dead = DeadLetter(err.reason, err.detail, topic, payload, now)
         except Exception as err:  # a parser bug must not stop intake: dead-letter the message instead

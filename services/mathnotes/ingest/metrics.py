@@ -19,6 +19,9 @@ class IngestMetrics:
         self.points = Counter("ingest_points_written", "Points InfluxDB accepted", registry=r)
         self.rejected = Counter("ingest_rejected", "Messages or lines rejected, by reason", ["reason"], registry=r)
         self.dlq = Counter("ingest_dlq_published", "Dead letters published", registry=r)
+        self.retained_skipped = Counter(
+            "ingest_retained_skipped", "Retained copies skipped for carrying no timestamp of their own", registry=r
+        )
         self.retries = Counter("ingest_write_retries", "InfluxDB write attempts retried", registry=r)
         self.spooled = Counter("ingest_spooled_batches", "Batches put in the disk spool", registry=r)
         self.spool_dropped = Counter(

@@ -35,11 +35,14 @@ from .lineproto import FieldValue, LineProtocolError, Point, parse_lines, valida
 from .timestamps import TimestampError, to_ns
 from .topics import TopicMismatch, TopicTemplate
 
-__all__ = ["MAX_DETAIL", "ParseOptions", "Rejected", "http_item", "parse_message"]
+__all__ = ["MAX_DETAIL", "NO_TIME", "ParseOptions", "Rejected", "http_item", "parse_message"]
 
 TIME_KEYS = ("ts", "time", "timestamp", "Time", "received_at")
 MAX_FIELDS = 1000
 MAX_DEPTH = 16
+# Pass as ``now_ns`` to tell apart the points that carry no timestamp of their own: no timestamp
+# InfluxDB accepts equals it (its smallest is -2**63 + 2).
+NO_TIME = -(2**63)
 MAX_DETAIL = 300  # characters of a rejection's detail (a schema error quotes the offending value)
 
 

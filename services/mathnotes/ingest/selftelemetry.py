@@ -29,6 +29,7 @@ def pipeline_fields(metrics: IngestMetrics) -> dict[str, float]:
         "ingest_points_written_total": "written",
         "ingest_rejected_total": "rejected",
         "ingest_dlq_published_total": "dlq_published",
+        "ingest_retained_skipped_total": "retained_skipped",
         "ingest_write_retries_total": "write_retries",
         "ingest_spooled_batches_total": "spooled_batches",
         "ingest_spool_dropped_lines_total": "spool_dropped_lines",
