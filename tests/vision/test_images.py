@@ -10,9 +10,11 @@ import zlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from mathnotes.vision.images import ImageError, decode_base64, fit_within, prepare, sniff
+from mathnotes.vision.pixels import plan_shrink
+from mathnotes.vision.shrink import rows_of, shrink
 
 from .conftest import b64, data_url, encode, render_text
 
@@ -190,3 +192,32 @@ def test_fit_within_keeps_the_aspect_and_the_budget(width: int, height: int, bud
         assert w <= width and h <= height
         if min(w, h) > 50:
             assert abs(w / h - width / height) / (width / height) < 0.05
+
+
+@pytest.mark.parametrize("size", [(3001, 2203), (900, 4100), (5000, 700)])
+def test_shrinking_band_by_band_gives_the_whole_picture_resize(size: tuple[int, int]) -> None:
+    rng = random.Random(size[0])
+    img = Image.effect_noise((size[0] // 8, size[1] // 8), 60).resize(size).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(200):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        draw.line([(x, y), (x + 300, y + rng.randint(-40, 40))], fill=(0, 0, 90), width=2)
+    target = fit_within(size[0], size[1], 300_000)
+    factor, bands = plan_shrink(size[0], size[1], target)
+    assert len(bands) > 1  # the picture really is done in bands
+    banded = shrink(rows_of(img), size, target)
+    reduced = img.reduce(factor) if factor > 1 else img
+    whole = reduced.resize(target, Image.Resampling.LANCZOS, box=(0, 0, size[0] / factor, size[1] / factor))
+    diff = ImageChops.difference(banded, whole).convert("L")
+    hist = diff.histogram()
+    near = sum(hist[:3]) / (target[0] * target[1])
+    assert near > 0.99 and max(i for i, n in enumerate(hist) if n) <= 12, (near, hist[:16])  # rounding only
+
+
+def test_transparency_is_flattened_band_by_band_without_dark_fringes() -> None:
+    img = Image.new("RGBA", (4000, 3000), (0, 0, 0, 0))  # fully transparent black
+    ImageDraw.Draw(img).rectangle([1000, 1000, 2999, 1999], fill=(255, 0, 0, 255))
+    out = prepare(encode(img, "PNG"), max_pixels=300_000, max_input_pixels=10**8)
+    shown = Image.open(io.BytesIO(out.data)).convert("RGB")
+    assert shown.getpixel((2, 2)) == (255, 255, 255)
+    assert min(shown.getpixel((x, out.height // 2)) for x in range(out.width))[0] > 200  # type: ignore[index]

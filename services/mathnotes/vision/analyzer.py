@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
 import time
 import uuid
 from collections.abc import Generator
@@ -16,6 +15,7 @@ from typing import Any
 
 from ..web import ApiError
 from . import answer as answers
+from .budget import BudgetExceeded, DecodeBudget, shared_lock_path
 from .cache import AnswerCache, cache_key
 from .fetch import FetchError, fetch_image
 from .images import ImageError, Prepared, decode_base64, for_ocr, prepare
@@ -60,8 +60,13 @@ class Analyzer:
         self.upstream = upstream or Upstream(settings, metrics)
         self.ocr = ocr or OcrEngine()
         self.allow = tuple(ipaddress.ip_network(n, strict=False) for n in settings.fetch_allow_networks)
-        # decoding a large PNG/HEIC/WebP takes width x height x 3 bytes: bound how many run at once
-        self.decoding = threading.BoundedSemaphore(settings.decode_concurrency)
+        # every decode reserves what it may hold at its peak (pixels.decode_cost) before it starts
+        self.decoding = DecodeBudget(
+            settings.decode_memory_mb << 20,
+            settings.decode_concurrency,
+            settings.decode_large_mb << 20,
+            shared_lock_path(),
+        )
 
     # --- image --------------------------------------------------------------------
 
@@ -134,15 +139,17 @@ class Analyzer:
     def _prepare(self, data: bytes) -> tuple[Prepared, float]:
         t0 = time.perf_counter()
         try:
-            with self.decoding:
-                prepared = prepare(
-                    data,
-                    max_pixels=self.settings.upstream_pixels,
-                    max_input_pixels=self.settings.max_input_pixels,
-                    quality=self.settings.jpeg_quality,
-                )
+            prepared = prepare(
+                data,
+                max_pixels=self.settings.upstream_pixels,
+                max_input_pixels=self.settings.max_input_pixels,
+                quality=self.settings.jpeg_quality,
+                hold=self.decoding.hold,
+            )
         except ImageError as err:
             raise ApiError(err.status, err.code, err.message) from None
+        except BudgetExceeded as err:
+            raise _too_costly(err) from None
         seconds = time.perf_counter() - t0
         self.metrics.preprocess_latency.observe(seconds)
         return prepared, seconds * 1000
@@ -227,10 +234,11 @@ class Analyzer:
     ) -> Generator[str, None, dict[str, Any]]:
         t0 = time.perf_counter()
         try:
-            with self.decoding:
-                picture = for_ocr(data, self.settings.max_input_pixels)
+            picture = for_ocr(data, self.settings.max_input_pixels, hold=self.decoding.hold)
         except ImageError as err:
             raise ApiError(err.status, err.code, err.message) from None
+        except BudgetExceeded as err:
+            raise _too_costly(err) from None
         preprocess_ms = _ms(t0)
         self.metrics.preprocess_latency.observe(preprocess_ms / 1000)
         outcome.bytes_received = len(data)
@@ -318,6 +326,15 @@ def _image_info(p: Prepared) -> dict[str, Any]:
         "bytes_received": p.bytes_received,
         "bytes_upstream": p.bytes_sent,
     }
+
+
+def _too_costly(err: BudgetExceeded) -> ApiError:
+    return ApiError(
+        400,
+        "image_too_large",
+        f"decoding this image would take {err.cost >> 20} MB; the limit is {err.total >> 20} MB "
+        "(VISION_DECODE_LARGE_MB): send fewer pixels, or a JPEG",
+    )
 
 
 def _ms(since: float) -> float:

@@ -23,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from .app import VisionState, create_app
+from .budget import return_freed_memory
 from .settings import VisionSettings
 
 __all__ = ["VisionServer", "gunicorn_options"]
@@ -130,6 +131,7 @@ def gunicorn_options(settings: VisionSettings) -> dict[str, Any]:
 class VisionServer(BaseApplication):
     def __init__(self, settings: VisionSettings) -> None:
         self.settings = settings
+        return_freed_memory()  # before any worker forks (see budget.py)
         super().__init__()
 
     def load_config(self) -> None:

@@ -133,7 +133,10 @@ class VisionSettings(CommonSettings):
         "VISION_MAX_BODY_BYTES", 20 * 1024 * 1024, parse=integer(1024), doc="request-body limit (413 above)"
     )
     max_input_pixels: int = setting(
-        "VISION_MAX_INPUT_PIXELS", 50_000_000, parse=integer(1), doc="decompression-bomb limit on decoded pixels"
+        "VISION_MAX_INPUT_PIXELS",
+        40_000_000,
+        parse=integer(1),
+        doc="pixels an image may have (read from its header, before decoding); a 600 dpi A4 scan has 35 M",
     )
     max_pixels: int = setting(
         "VISION_MAX_PIXELS",
@@ -144,8 +147,27 @@ class VisionSettings(CommonSettings):
     max_pixels_high_res: int = setting(
         "VISION_MAX_PIXELS_HIGH_RES", 16_777_216, parse=integer(10_000), doc="pixels sent with VISION_HIGH_RESOLUTION"
     )
+    # Memory (the README's arithmetic, measured by tests/vision/test_memory.py): a worker's
+    # decodes together reserve at most VISION_DECODE_MEMORY_MB by the cost model
+    # (pixels.decode_cost); one costing more, up to VISION_DECODE_LARGE_MB, waits for the
+    # container-wide large-decode lock and the whole worker budget. Worst case in RSS:
+    # master 90 + workers x idle worker 80 + (workers - 1) x VISION_DECODE_MEMORY_MB
+    # + VISION_DECODE_LARGE_MB + workers x bodies in flight 40
+    # = 90 + 160 + 80 + 216 + 80 = 626 MB of the vision container's 736 MB.
     decode_concurrency: int = setting(
-        "VISION_DECODE_CONCURRENCY", 4, parse=integer(1, 256), doc="images decoded at once per worker (bounds memory)"
+        "VISION_DECODE_CONCURRENCY", 4, parse=integer(1, 256), doc="images decoded at once per worker (CPU)"
+    )
+    decode_memory_mb: int = setting(
+        "VISION_DECODE_MEMORY_MB",
+        80,
+        parse=integer(16, 65536),
+        doc="memory the decodes of one worker reserve at most together (MB, by the cost model)",
+    )
+    decode_large_mb: int = setting(
+        "VISION_DECODE_LARGE_MB",
+        216,
+        parse=integer(16, 65536),
+        doc="the most one decode may take (MB); those over VISION_DECODE_MEMORY_MB run one at a time per container",
     )
     jpeg_quality: int = setting("VISION_JPEG_QUALITY", 80, parse=integer(30, 100), doc="JPEG quality of re-encoding")
     url_mode: str = setting(

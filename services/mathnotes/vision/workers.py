@@ -1,7 +1,8 @@
 """Shared state for more than one gunicorn worker, prepared in the master before anything forks.
 
 With ``VISION_WORKERS`` > 1: Prometheus metrics go to a multiprocess folder (so
-``/metrics`` sums every worker) and, without ``REDIS_URL``, the cache and rate limits
+``/metrics`` sums every worker), large decodes take turns through one lock file
+(:mod:`~mathnotes.vision.budget`) and, without ``REDIS_URL``, the cache and rate limits
 go to one SQLite store. Both live in a private temporary folder removed at exit.
 This module must run before ``prometheus_client`` is imported (it reads its
 environment at import time), so it imports nothing heavy.
@@ -15,6 +16,7 @@ import os
 import shutil
 import tempfile
 
+from .budget import shared_lock_path
 from .settings import VisionSettings
 
 __all__ = ["prepare_workers"]
@@ -34,6 +36,7 @@ def prepare_workers(settings: VisionSettings) -> VisionSettings:
     metrics_dir = os.path.join(folder, "metrics")
     os.makedirs(metrics_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    shared_lock_path(os.path.join(folder, "large-decode.lock"))  # one large decode at a time in all workers
     if not settings.redis_url and not settings.state_dir:
         settings = dataclasses.replace(settings, state_dir=folder)
     return settings
