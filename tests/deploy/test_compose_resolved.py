@@ -134,6 +134,27 @@ def test_every_caller_in_the_stack_holds_a_key_the_vision_api_accepts(env: dict[
     assert env["DASHSCOPE_API_KEY"] == env["DEEPSEEK_API_KEY"] == ""  # model providers' keys stay yours to fill
 
 
+def test_open_webui_starts_closed(env: dict[str, str]) -> None:
+    webui = service_env(env, "openwebui")
+    assert (webui["ENABLE_SIGNUP"], webui["ENABLE_API_KEY"], webui["ENABLE_API_KEY_ENDPOINT_RESTRICTIONS"]) == (
+        "false",
+        "false",
+        "true",
+    )
+    assert webui["API_KEY_ALLOWED_ENDPOINTS"].split(",") == ["/api/chat/completions", "/api/models"]
+    # the admin account exists from the first start (docker/openwebui/start.sh), not from the first visitor
+    assert webui["WEBUI_ADMIN_EMAIL"] == env["N8N_OWNER_EMAIL"]
+    assert webui["WEBUI_ADMIN_PASSWORD"] == env["OPENWEBUI_ADMIN_PASSWORD"] != ""
+    assert len(webui["WEBUI_ADMIN_PASSWORD"].encode()) <= 72  # bcrypt's limit
+    svc = resolved_services(env)["openwebui"]
+    script = svc["command"][-1]
+    mounts = {spec.split(":")[1]: spec.split(":")[0] for spec in svc["volumes"]}
+    assert script.startswith("/mathnotes/openwebui/")
+    assert (REPO / mounts["/mathnotes/openwebui"] / Path(script).name).is_file()
+    with pytest.raises(MissingVariable, match="OPENWEBUI_ADMIN_PASSWORD"):
+        resolved_services({**env, "OPENWEBUI_ADMIN_PASSWORD": ""})
+
+
 def test_a_missing_required_variable_names_itself(env: dict[str, str]) -> None:
     env = {**env, "DOMAIN": ""}
     with pytest.raises(MissingVariable, match="DOMAIN"):
