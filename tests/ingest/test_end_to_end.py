@@ -215,3 +215,36 @@ def test_retained_copies_are_not_written_again_on_resubscribe(start_ingest: Star
         assert ing.influx.values('SELECT "v" FROM "stamped"', ing.db) == [["2023-11-14T22:13:20Z", 1.0]]
     finally:
         publish(mosquitto, [(topic, b"") for topic, _ in retained], retain=True)  # clears the broker's copies
+
+
+def test_backslashes_are_stored_as_written(start_ingest: StartIngest, mosquitto: Mosquitto) -> None:
+    """Read back from InfluxDB 1.6: a backslash in a tag, tag key, measurement or field key is kept as sent."""
+    ing = start_ingest()
+    texts = ["a\\b", "a\\\\b", "\\x", "a\\,b", "a\\ b", "a\\=b", 'a\\"b', "c:\\dir\\file"]
+    items = [
+        {
+            "measurement": "m\\1",
+            "ts": 1_700_000_000 + i,
+            "fields": {"f\\1": 1.0},
+            "tags": {"t": text, "k\\" + str(i): "v"},
+        }
+        for i, text in enumerate(texts)
+    ]
+    assert requests.post(f"{ing.url}/api/ingest", json=items, timeout=30).status_code == 202
+    publish(mosquitto, [(f"telemetry/{ing.db}/dev\\1/m\\2", "1")])  # topic levels become tags as they are
+    assert ing.wait_count("m\\\\2", 1) == 1  # InfluxQL's own escaping of the identifier
+
+    def column(query: str, index: int) -> set[str]:
+        return {row[index] for row in ing.influx.values(query, ing.db)}
+
+    assert column('SHOW TAG VALUES FROM "m\\\\1" WITH KEY = "t"', 1) == set(texts)
+    assert {f"k\\{i}" for i in range(len(texts))} <= column('SHOW TAG KEYS FROM "m\\\\1"', 0)
+    assert column("SHOW MEASUREMENTS", 0) == {"m\\1", "m\\2"}
+    assert column('SHOW FIELD KEYS FROM "m\\\\1"', 0) == {"f\\1"}
+    assert column('SHOW TAG VALUES FROM "m\\\\2" WITH KEY = "device"', 1) == {"dev\\1"}
+
+    # what InfluxDB would read as an escape is refused, not stored changed
+    refused = [{"measurement": "m\\,x", "fields": {"v": 1}}, {"measurement": "m", "fields": {"f\\=": 1}}]
+    resp = requests.post(f"{ing.url}/api/ingest", json=refused, timeout=30)
+    assert resp.status_code == 400
+    assert [d["reason"] for d in resp.json()["error"]["details"]] == ["invalid_point", "invalid_point"]

@@ -5,6 +5,14 @@ values as the line-protocol reference asks (newlines inside string fields are
 written as the two characters ``\\n``, since a newline ends a line); ``parse_lines(text)`` reads line
 protocol (as devices or Telegraf send it) back into points, raising
 :class:`LineProtocolError` with the line number on the first bad line.
+
+Backslashes, as InfluxDB (1.x and 2.x) reads them: outside string field values a backslash is
+an escape only before a character that needs one (``,`` and space everywhere, ``=`` in tags and
+field keys, and InfluxDB also unescapes ``\\=`` and ``\\"`` in measurements and ``\\"`` in field
+keys); anywhere else it is itself, and ``\\\\`` is two backslashes. So a backslash is written as is
+(``a\\b`` is stored ``a\\b``, not ``a\\\\b``), and the few texts InfluxDB cannot store as written
+are refused by :func:`validate`: a trailing backslash anywhere, and in a measurement or field key
+a backslash before ``,``, space, ``=`` or ``"``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ MAX_KEY = 256
 MAX_STRING = 64 * 1024
 _RESERVED = {"time", "_field", "_measurement"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPE_LIKE = re.compile(r'\\[, ="]')
 
 
 class LineProtocolError(ValueError):
@@ -52,6 +61,8 @@ def _key_problem(kind: str, key: str) -> str:
         return f"{kind} has a control character: {key[:60]!r}"
     if key.endswith("\\"):
         return f"{kind} ends with a backslash: {key[:60]!r}"
+    if kind in ("measurement", "field key") and _ESCAPE_LIKE.search(key):
+        return f"{kind} has a backslash before ',', ' ', '=' or '\"', which InfluxDB reads as an escape: {key[:60]!r}"
     return ""
 
 
@@ -81,7 +92,7 @@ def validate(point: Point) -> None:
 
 @lru_cache(maxsize=8192)
 def _esc_measurement(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+    return text.replace(",", "\\,").replace(" ", "\\ ")  # a backslash stays as it is (module docstring)
 
 
 @lru_cache(maxsize=8192)
@@ -113,22 +124,23 @@ def encode(point: Point) -> str:
 
 
 def _split(text: str, sep: str, strings: bool = False) -> list[str]:
-    """Split at unescaped ``sep``. With ``strings``, a ``"`` right after ``=`` opens a string field
-    value (where ``sep`` does not count and ``\\`` escapes) until its closing ``"``."""
+    """Split at each ``sep`` not right after a backslash (InfluxDB's rule). With ``strings``, a ``"``
+    right after an unescaped ``=`` opens a string field value (where ``sep`` does not count and
+    ``\\`` escapes the next character) until its closing ``"``."""
     out: list[str] = []
     start = i = 0
     in_string = False
     while i < len(text):
         ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            i += 2
-            continue
         if in_string:
+            if ch == "\\":
+                i += 2
+                continue
             if ch == '"':
                 in_string = False
-        elif strings and ch == '"' and i > 0 and text[i - 1] == "=":
+        elif strings and ch == '"' and text[i - 1 : i] == "=" and text[i - 2 : i - 1] != "\\":
             in_string = True
-        elif ch == sep:
+        elif ch == sep and text[i - 1 : i] != "\\":
             out.append(text[start:i])
             start = i + 1
         i += 1
@@ -138,8 +150,12 @@ def _split(text: str, sep: str, strings: bool = False) -> list[str]:
     return out
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\([\\,= \"])", r"\1", text)
+_UNESCAPE_TAG = re.compile(r"\\([, =])")
+_UNESCAPE_NAME = re.compile(r'\\([, ="])')  # measurements and field keys
+
+
+def _unescape(text: str, pattern: re.Pattern[str] = _UNESCAPE_TAG) -> str:
+    return pattern.sub(r"\1", text) if "\\" in text else text
 
 
 def _parse_field_value(raw: str) -> FieldValue:
@@ -170,7 +186,7 @@ def _parse_line(line: str, default_ts: int) -> Point:
     sections = _split(rest, " ", strings=True)
     if not head or len(sections) not in (1, 2) or not sections[0]:
         raise LineProtocolError("expected 'measurement[,tags] fields [timestamp]'")
-    measurement = _unescape(key_parts[0])
+    measurement = _unescape(key_parts[0], _UNESCAPE_NAME)
     tags: dict[str, str] = {}
     for raw_tag in key_parts[1:]:
         kv = _split(raw_tag, "=")
@@ -182,7 +198,7 @@ def _parse_line(line: str, default_ts: int) -> Point:
         key = _split(raw_field, "=")[0]
         if len(key) == len(raw_field):
             raise LineProtocolError(f"bad field {raw_field[:40]!r}")
-        fields[_unescape(key)] = _parse_field_value(raw_field[len(key) + 1 :])
+        fields[_unescape(key, _UNESCAPE_NAME)] = _parse_field_value(raw_field[len(key) + 1 :])
     ts = default_ts
     if len(sections) == 2:
         try:
