@@ -283,3 +283,16 @@ def test_an_answer_cut_at_max_tokens_says_so_and_is_not_cached(
     again = client.post(URL, json={"image": b64(note_jpeg)}).get_json()
     assert again["cached"] is False and again["markdown"] == "The whole note: $x^2 + 2x + 1$"
     assert "notes" not in again and len(model.requests) == 2
+
+
+@pytest.mark.parametrize(("size", "code"), [((1, 49_999_999), "image_too_long"), ((200, 41_000), "image_aspect_ratio")])
+def test_extreme_shapes_get_a_precise_400_not_a_500(
+    client: FlaskClient, model: FakeOpenAI, size: tuple[int, int], code: str
+) -> None:
+    """Real PNGs (a 1 x 49,999,999 one used to take 26 s and end in a 500 from the JPEG encoder)."""
+    png = encode(Image.new("L", size, 255), "PNG")
+    resp = client.post("/api/vision/analyze", data=png, content_type="image/png")
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert error["code"] == code and f"{size[0]}x{size[1]}" in error["message"]
+    assert model.requests == []

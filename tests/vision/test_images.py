@@ -125,7 +125,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize("size", [(60_000, 60_000), (20_000, 3_000)])
+@pytest.mark.parametrize("size", [(40_000, 20_000), (20_000, 3_000)])
 def test_decompression_bomb_is_refused_before_decoding(size: tuple[int, int]) -> None:
     with pytest.raises(ImageError) as err:
         prepare(_png_header_only(*size), **LIMITS)
@@ -181,17 +181,51 @@ def test_base64_in_every_spelling() -> None:
     assert err.value.code == "empty_image"
 
 
-@given(st.integers(1, 20_000), st.integers(1, 20_000), st.integers(10_000, 20_000_000))
-def test_fit_within_keeps_the_aspect_and_the_budget(width: int, height: int, budget: int) -> None:
+@given(st.integers(1, 70_000), st.integers(1, 70_000), st.integers(1, 50_000_000))
+def test_fit_within_is_the_largest_size_of_the_same_aspect_within_the_budget(
+    width: int, height: int, budget: int
+) -> None:
     w, h = fit_within(width, height, budget)
-    assert w >= 1 and h >= 1
+    assert 1 <= w <= width and 1 <= h <= height
     if width * height <= budget:
         assert (w, h) == (width, height)
-    else:
-        assert w * h <= budget
-        assert w <= width and h <= height
-        if min(w, h) > 50:
-            assert abs(w / h - width / height) / (width / height) < 0.05
+        return
+    assert w * h <= budget
+    # each side is the exact scaled side s * W rounded down, s = sqrt(budget / (W * H)),
+    # i.e. w^2 <= budget * W / H < (w + 1)^2, in integers (no float can blur it): aspect kept
+    # within rounding, and neither side could grow by one pixel
+    if w * w * height <= budget * width and h * h * width <= budget * height:
+        assert budget * width < (w + 1) * (w + 1) * height
+        assert budget * height < (h + 1) * (h + 1) * width
+        assert abs(w * height - h * width) <= width + height  # within one pixel of the exact ratio
+    else:  # the short side would round to 0: it is 1 and the long one takes what the budget leaves
+        assert (w, h) in ((1, min(height, budget)), (min(width, budget), 1))
+
+
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [
+        ((1, 49_999_999), "image_too_long"),
+        ((65_501, 10_000), "image_too_long"),
+        ((100, 30_000), "image_aspect_ratio"),
+        ((20_001, 100), "image_aspect_ratio"),
+        ((60_000, 60_000), "image_too_large"),
+        ((20_000, 3_000), "image_too_large"),
+    ],
+)
+def test_extreme_shapes_are_refused_from_the_header_with_precise_codes(size: tuple[int, int], code: str) -> None:
+    with pytest.raises(ImageError) as err:
+        prepare(_png_header_only(*size), **LIMITS)
+    assert (err.value.code, err.value.status) == (code, 400)
+    assert f"{size[0]}x{size[1]}" in err.value.message
+
+
+@pytest.mark.parametrize("size", [(10, 2_000), (65_500, 328), (30_000, 150)])
+def test_shapes_at_the_limits_are_prepared(size: tuple[int, int]) -> None:
+    out = prepare(encode(Image.new("L", size, 255), "PNG"), **LIMITS)
+    assert out.width * out.height <= LIMITS["max_pixels"]
+    assert abs(out.width / out.height - size[0] / size[1]) / (size[0] / size[1]) < 0.01 + 1 / min(out.width, out.height)
+    Image.open(io.BytesIO(out.data)).load()
 
 
 @pytest.mark.parametrize("size", [(3001, 2203), (900, 4100), (5000, 700)])
