@@ -51,6 +51,18 @@ if [ ! -f "$MARKER" ]; then
     rm -rf "$staging"
 fi
 
+# the daily digest reads InfluxDB with the read-only token docker/influxdb/init/20-mathnotes-tokens.sh wrote
+# (MATHNOTES_INFLUX_TOKEN_FILE): only that token, never the operator's, is in n8n's environment
+if [ -n "${MATHNOTES_INFLUX_TOKEN_FILE:-}" ]; then
+    if [ -s "$MATHNOTES_INFLUX_TOKEN_FILE" ]; then
+        MATHNOTES_INFLUX_TOKEN="$(cat "$MATHNOTES_INFLUX_TOKEN_FILE")"
+        export MATHNOTES_INFLUX_TOKEN
+    else
+        log "$MATHNOTES_INFLUX_TOKEN_FILE is missing or empty: the daily digest cannot read InfluxDB (DEPLOY.md)"
+    fi
+    unset MATHNOTES_INFLUX_TOKEN_FILE
+fi
+
 if [ -n "${N8N_OWNER_EMAIL:-}" ] && [ -n "${N8N_OWNER_PASSWORD:-}" ]; then
     MATHNOTES_ACTIVATE_FILE="$PENDING" node "$HERE/setup-owner.mjs" &
 else

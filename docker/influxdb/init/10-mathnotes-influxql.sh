@@ -4,8 +4,9 @@
 #
 # Makes InfluxQL work for the bucket: a DBRP mapping database "<bucket>" / retention policy
 # "autogen" -> the bucket, which is what our dashboards, Node-RED flows and the services' reads
-# query; and a v1 user (INFLUX_V1_USER / INFLUX_V1_PASSWORD) for InfluxQL clients that speak
-# user/password instead of a token. Safe to run again: existing mappings and users are kept.
+# query; and a read-only v1 user (INFLUX_V1_USER / INFLUX_V1_PASSWORD) for InfluxQL clients that speak
+# user/password instead of a token (the Open WebUI telemetry tool: INFLUX_TOKEN valve "user:password").
+# Safe to run again: existing mappings and users are kept.
 set -eu
 
 bucket="${DOCKER_INFLUXDB_INIT_BUCKET:?}"
@@ -27,7 +28,7 @@ if [ -n "${INFLUX_V1_USER:-}" ] && [ -n "${INFLUX_V1_PASSWORD:-}" ]; then
         echo "influxql: v1 user $INFLUX_V1_USER exists"
     else
         influx v1 auth create --org "$org" --username "$INFLUX_V1_USER" --password "$INFLUX_V1_PASSWORD" \
-            --read-bucket "$bucket_id" --write-bucket "$bucket_id" >/dev/null
-        echo "influxql: v1 user $INFLUX_V1_USER can read and write $bucket"
+            --read-bucket "$bucket_id" >/dev/null
+        echo "influxql: v1 user $INFLUX_V1_USER can read $bucket"
     fi
 fi
