@@ -22,6 +22,8 @@ from mathnotes.vision.fetch import FetchError, check_address, fetch_image
 from .conftest import AppFactory
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+DRIP = 0.3  # seconds between bytes: each read is quick, the whole would take hours
+SLACK = 3.0  # generous: proves "bounded by the deadline", not a speed
 
 
 class ImageHost:
@@ -66,8 +68,28 @@ class ImageHost:
                 elif path == "/slow.jpg":
                     time.sleep(2)
                     self._send(200, host.image, "image/jpeg")
+                elif path == "/drip-body.jpg":  # honest headers, then one byte every DRIP seconds
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(host.image)))
+                    self.end_headers()
+                    self._drip(host.image)
+                elif path == "/drip-headers.jpg":  # the status line, then the headers a byte at a time
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    self._drip(b"X-Padding: " + b"a" * 10_000 + b"\r\n\r\n")
+                elif path == "/drip-redirect":  # a redirect that drips its way to the dripping body
+                    self.wfile.write(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n")
+                    self._drip(b"Location: /drip-body.jpg\r\n\r\n")
                 else:
                     self._send(404, b"missing", "text/plain")
+
+            def _drip(self, data: bytes) -> None:
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(DRIP)
+                except OSError:
+                    pass  # the client gave up, as it should
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
                 self.send_response(status)
@@ -281,3 +303,40 @@ def test_https_is_pinned_to_the_checked_address_with_the_real_name(
         fetch_image(f"https://other.test:{port}/img.jpg", max_bytes=10**6, timeout_s=5, allow=LOOPBACK,
                     resolve=resolve, ca_file=ca)  # fmt: skip
     assert wrong_name.value.code == "image_url_unreachable"
+
+
+@pytest.mark.parametrize("path", ["/drip-body.jpg", "/drip-headers.jpg", "/drip-redirect"])
+def test_a_dripping_host_is_cut_off_at_the_deadline(host: ImageHost, path: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch_image(host.url(path), max_bytes=10**6, timeout_s=1.5, allow=LOOPBACK)
+    elapsed = time.monotonic() - started
+    assert err.value.code == "image_url_timeout" and err.value.status == 400
+    assert elapsed < 1.5 + SLACK, elapsed
+
+
+def test_a_hanging_name_lookup_is_given_up_at_the_deadline(host: ImageHost) -> None:
+    release = threading.Event()
+
+    def hangs(_host: str, _port: int) -> list[str]:
+        release.wait(60)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as err:
+            fetch_image("http://slow-dns.example/img.jpg", max_bytes=10**6, timeout_s=1.0, resolve=hangs)
+    finally:
+        release.set()
+    assert err.value.code == "image_url_timeout" and time.monotonic() - started < 1.0 + SLACK
+    assert host.hits == []
+
+
+def test_the_api_answers_a_dripping_url_within_the_fetch_timeout(make_app: AppFactory, host: ImageHost) -> None:
+    _app, client = make_app({"VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8", "VISION_FETCH_TIMEOUT_S": "1.5"})
+    started = time.monotonic()
+    resp = client.post("/api/vision/analyze", json={"image": host.url("/drip-body.jpg")})
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "image_url_timeout"
+    assert time.monotonic() - started < 1.5 + SLACK
+    # a fetch well within the deadline still works after a cut-off one
+    assert fetch_image(host.url("/img.jpg"), max_bytes=10**6, timeout_s=5, allow=LOOPBACK) == host.image

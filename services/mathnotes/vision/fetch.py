@@ -4,8 +4,13 @@ The host name is resolved once here and every address it resolves to must be a
 public one (:func:`check_address`); the connection is then pinned to that address
 (the TLS name and ``Host`` header stay the original host), so a second DNS answer
 cannot swap in an internal address. Redirects are followed by hand, each target
-checked the same way. The body is capped in size and the whole fetch in time, and
-the first bytes must be those of an image we read.
+checked the same way. The body is capped in size and the first bytes must be those
+of an image we read.
+
+The whole fetch has one deadline, however the bytes arrive: name resolution runs on
+a thread that is abandoned at the deadline, and every socket opened is shut down by
+a watchdog timer when the deadline passes, so a host that sends one byte every half
+second (each read well within any per-read timeout) is cut off all the same.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+import urllib3.connection
 
 from .images import sniff
 
@@ -104,6 +112,82 @@ class _Target:
     address: str
 
 
+_TIMEOUT = "fetching the image URL took too long"
+
+
+class _Watchdog:
+    """Shuts down every socket registered with it once ``deadline`` (monotonic) has passed."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.expired:
+            raise FetchError("image_url_timeout", _TIMEOUT)
+        return left
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv on it
+    except OSError:
+        pass
+
+
+def _watched(base: type[urllib3.connection.HTTPConnection], watchdog: _Watchdog) -> type[Any]:
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            sock: socket.socket = super()._new_conn()
+            watchdog.register(sock)  # before TLS: a dripping handshake is cut off too
+            return sock
+
+    return Watched
+
+
+def _resolve_within(resolve: Resolver, host: str, port: int, watchdog: _Watchdog) -> list[str]:
+    """``resolve(host, port)`` on its own thread, given up at the deadline (getaddrinfo takes no timeout)."""
+    result: list[list[str] | BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(resolve(host, port))
+        except BaseException as err:  # handed to the caller's thread
+            result.append(err)
+
+    worker = threading.Thread(target=run, name="fetch-resolve", daemon=True)
+    worker.start()
+    worker.join(watchdog.remaining())
+    if not result:
+        raise FetchError("image_url_timeout", _TIMEOUT)
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
 def _target(url: str, allow: Sequence[Network], resolve: Resolver) -> _Target:
     try:
         parts = urlsplit(url)
@@ -123,9 +207,12 @@ def _target(url: str, allow: Sequence[Network], resolve: Resolver) -> _Target:
     return _Target(parts.scheme, parts.hostname, port, path, addresses[0])
 
 
-def _pool(target: _Target, timeout: urllib3.Timeout, ca_file: str | None) -> urllib3.HTTPConnectionPool:
+def _pool(
+    target: _Target, timeout: urllib3.Timeout, ca_file: str | None, watchdog: _Watchdog
+) -> urllib3.HTTPConnectionPool:
+    pool: urllib3.HTTPConnectionPool
     if target.scheme == "https":
-        return urllib3.HTTPSConnectionPool(
+        pool = urllib3.HTTPSConnectionPool(
             target.address,
             target.port,
             timeout=timeout,
@@ -136,7 +223,11 @@ def _pool(target: _Target, timeout: urllib3.Timeout, ca_file: str | None) -> url
             cert_reqs=ssl.CERT_REQUIRED,
             ssl_context=ssl.create_default_context(cafile=ca_file),
         )
-    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False, maxsize=1)
+        pool.ConnectionCls = _watched(urllib3.connection.HTTPSConnection, watchdog)
+        return pool
+    pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False, maxsize=1)
+    pool.ConnectionCls = _watched(urllib3.connection.HTTPConnection, watchdog)
+    return pool
 
 
 def fetch_image(
@@ -149,21 +240,43 @@ def fetch_image(
     resolve: Resolver = system_resolver,
     ca_file: str | None = None,
 ) -> bytes:
-    """The bytes of the image at ``url``, fetched SSRF-safe; FetchError otherwise.
+    """The bytes of the image at ``url``, fetched SSRF-safe within ``timeout_s`` in all; FetchError otherwise.
 
     ``ca_file`` replaces the system's trusted CAs (tests use their own).
     """
-    deadline = time.monotonic() + timeout_s
+    watchdog = _Watchdog(time.monotonic() + timeout_s)
+    try:
+        return _fetch(url, max_bytes, max_redirects, allow, resolve, ca_file, watchdog)
+    except FetchError:
+        raise
+    except Exception:
+        if watchdog.expired:  # whatever broke when the watchdog shut the socket down
+            raise FetchError("image_url_timeout", _TIMEOUT) from None
+        raise
+    finally:
+        watchdog.stop()
+
+
+def _fetch(
+    url: str,
+    max_bytes: int,
+    max_redirects: int,
+    allow: Sequence[Network],
+    resolve: Resolver,
+    ca_file: str | None,
+    watchdog: _Watchdog,
+) -> bytes:
+    def within(host: str, port: int) -> list[str]:
+        return _resolve_within(resolve, host, port, watchdog)
+
     for _hop in range(max_redirects + 1):
-        target = _target(url, allow, resolve)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise FetchError("image_url_timeout", "fetching the image URL took too long")
+        target = _target(url, allow, within)
+        remaining = watchdog.remaining()
         default_port = 443 if target.scheme == "https" else 80
         host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
         if ":" in target.host and not host_header.startswith("["):
             host_header = f"[{target.host}]" if target.port == default_port else f"[{target.host}]:{target.port}"
-        pool = _pool(target, urllib3.Timeout(connect=min(remaining, 10.0), read=remaining), ca_file)
+        pool = _pool(target, urllib3.Timeout(connect=min(remaining, 10.0), read=remaining), ca_file, watchdog)
         try:
             response = pool.urlopen(
                 "GET",
@@ -174,11 +287,14 @@ def fetch_image(
                 assert_same_host=False,
             )
         except urllib3.exceptions.TimeoutError:
-            raise FetchError("image_url_timeout", "fetching the image URL took too long") from None
+            raise FetchError("image_url_timeout", _TIMEOUT) from None
         except urllib3.exceptions.HTTPError as err:
+            if watchdog.expired:
+                raise FetchError("image_url_timeout", _TIMEOUT) from None
             reason = "TLS verification failed" if "SSL" in type(err).__name__ or "ssl" in str(err) else "unreachable"
             raise FetchError("image_url_unreachable", f"the image URL is {reason}") from None
         try:
+            watchdog.remaining()  # headers cut short by the watchdog are a timeout, whatever they parsed to
             if response.status in (301, 302, 303, 307, 308):
                 location = response.headers.get("Location")
                 if not location:
@@ -187,14 +303,14 @@ def fetch_image(
                 continue
             if response.status != 200:
                 raise FetchError("image_url_failed", f"the image URL answered HTTP {response.status}")
-            return _read(response, max_bytes, deadline)
+            return _read(response, max_bytes, watchdog)
         finally:
             response.release_conn()
             pool.close()
     raise FetchError("image_url_failed", f"the image URL redirected more than {max_redirects} times")
 
 
-def _read(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
+def _read(response: urllib3.BaseHTTPResponse, max_bytes: int, watchdog: _Watchdog) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError("image_url_too_large", f"the image at the URL is larger than {max_bytes} bytes", 413)
@@ -206,12 +322,14 @@ def _read(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -
                 raise FetchError("image_url_too_large", f"the image at the URL is larger than {max_bytes} bytes", 413)
             if len(body) >= 16 and len(body) - len(chunk) < 16 and sniff(bytes(body[:16])) is None:
                 raise FetchError("image_url_not_image", "the URL does not serve a JPEG, PNG, WebP, HEIC or GIF image")
-            if time.monotonic() > deadline:
-                raise FetchError("image_url_timeout", "fetching the image URL took too long")
+            watchdog.remaining()
     except urllib3.exceptions.TimeoutError:
-        raise FetchError("image_url_timeout", "fetching the image URL took too long") from None
+        raise FetchError("image_url_timeout", _TIMEOUT) from None
     except urllib3.exceptions.HTTPError:
+        if watchdog.expired:
+            raise FetchError("image_url_timeout", _TIMEOUT) from None
         raise FetchError("image_url_unreachable", "the image URL's connection broke") from None
+    watchdog.remaining()  # a body cut short by the watchdog is a timeout, not a short image
     if len(body) < 16 and sniff(bytes(body)) is None:
         raise FetchError("image_url_not_image", "the URL does not serve a JPEG, PNG, WebP, HEIC or GIF image")
     return bytes(body)

@@ -176,7 +176,12 @@ class VisionSettings(CommonSettings):
         parse=choice("fetch", "passthrough"),
         doc="fetch image URLs here (SSRF-safe) or pass https URLs through to the provider",
     )
-    fetch_timeout_s: float = setting("VISION_FETCH_TIMEOUT_S", 15.0, parse=number(0.1), doc="image URL time cap")
+    fetch_timeout_s: float = setting(
+        "VISION_FETCH_TIMEOUT_S",
+        15.0,
+        parse=number(0.1),
+        doc="deadline for the whole image URL fetch (DNS, connect, TLS, headers, body, redirects)",
+    )
     fetch_max_redirects: int = setting("VISION_FETCH_MAX_REDIRECTS", 3, parse=integer(0, 10), doc="redirects followed")
     fetch_allow_networks: tuple[str, ...] = setting(
         "VISION_FETCH_ALLOW_NETWORKS",
