@@ -12,7 +12,12 @@
 #   in the background (setup-owner.mjs): once n8n answers, creates the owner from N8N_OWNER_EMAIL /
 #   N8N_OWNER_PASSWORD when the instance has none, and activates the noted workflows (a failure is
 #   retried at the next start; a workflow you deactivate later stays inactive);
-#   then hands over to the image's own entry point (n8n start).
+#   then hands over to the image's own entry point (n8n start) with a smaller environment: our
+#   workflows read $env (N8N_BLOCK_ENV_ACCESS_IN_NODE=false), so so can any workflow, and the
+#   credentials' seeds (MATHNOTES_API_KEY, MATHNOTES_CHAT_API_KEY, MATHNOTES_WEBHOOK_TOKEN) and the
+#   owner's password leave it first: they are in n8n's encrypted database by then. What stays is what
+#   n8n itself needs (database password, encryption key) and the workflows' settings, with the
+#   read-only InfluxDB token.
 set -eu
 
 HERE="$(dirname "$0")"
@@ -69,4 +74,5 @@ else
     log "N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD not set: create the owner in the editor"
 fi
 
+unset MATHNOTES_API_KEY MATHNOTES_CHAT_API_KEY MATHNOTES_WEBHOOK_TOKEN N8N_OWNER_PASSWORD
 exec "${N8N_IMAGE_ENTRYPOINT:-/docker-entrypoint.sh}" "$@"

@@ -48,6 +48,9 @@ CREDENTIALS = {
     "Math Notes webhook key": "httpHeaderAuth",
 }
 STANDIN_UPSTREAMS = ("vision", "ingest", "openwebui", "nodered", "grafana")
+READ_TOKEN = "read-only-influx-token-for-n8n"  # what docker/influxdb/init/20-mathnotes-tokens.sh would write
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY|_KEYS)$")
+N8N_OWN = {"N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD"}  # what n8n itself needs to run
 
 
 class Run:
@@ -102,6 +105,7 @@ class Deployed:
     nginx: NginxRig
     receiver: Receiver
     webhook_token: str  # N8N_WEBHOOK_TOKEN of the .env
+    dotenv: dict[str, str]
 
     def via_nginx(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {"Host": self.nginx.domain, **kw.pop("headers", {})}
@@ -137,7 +141,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -
         "N8N_SECURE_COOKIE": "false",  # the test also talks to n8n directly over plain HTTP
         "N8N_RUNNERS_ENABLED": "false",  # no task-runner process: faster
         "MATHNOTES_WORKFLOWS_DIR": str(WORKFLOWS_DIR),
+        "MATHNOTES_INFLUX_TOKEN_FILE": str(work / "read-token"),  # the read-only token's volume in production
     }
+    (work / "read-token").write_text(READ_TOKEN)
     runs: list[Run] = []
     try:
         for n in (1, 2):
@@ -147,7 +153,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -
                 runs[0].stop()
         ports = {name: free_port() for name in STANDIN_UPSTREAMS}
         with NginxRig(work / "nginx", {**ports, "n8n": runs[1].port}, domain=DOMAIN) as nginx:
-            yield Deployed(runs[0], runs[1], nginx, receiver, dotenv["N8N_WEBHOOK_TOKEN"])
+            yield Deployed(runs[0], runs[1], nginx, receiver, dotenv["N8N_WEBHOOK_TOKEN"], dotenv)
     finally:
         for run in runs:
             run.stop()
@@ -229,6 +235,23 @@ def test_webhooks_through_nginx_want_the_token(
     resp = deployed.via_nginx("POST", path, json=alert, headers={"Authorization": auth} if auth else {})
     assert resp.status_code == 403, resp.text
     assert model.requests == [] and deployed.receiver.received == []  # no model tokens spent, nothing forwarded
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if item)
+    return dict(pair for pair in pairs if len(pair) == 2)
+
+
+def test_n8n_runs_with_no_secret_but_its_own(deployed: Deployed) -> None:
+    """Any workflow can read n8n's environment ($env): only n8n's own secrets and the read-only token are there."""
+    environ = _environ(deployed.second.proc.pid)  # the entry point exec'd n8n: same process
+    assert "n8n" in Path(f"/proc/{deployed.second.proc.pid}/cmdline").read_bytes().decode()
+    assert environ["MATHNOTES_INFLUX_TOKEN"] == READ_TOKEN and "MATHNOTES_INFLUX_TOKEN_FILE" not in environ
+    secrets = {k: v for k, v in deployed.dotenv.items() if SECRET_NAME.search(k) and v and k not in N8N_OWN}
+    assert {"INFLUX_TOKEN", "N8N_VISION_API_KEY", "N8N_WEBHOOK_TOKEN", "N8N_OWNER_PASSWORD"} <= set(secrets)
+    leaked = sorted(name for name, value in secrets.items() if any(value in seen for seen in environ.values()))
+    assert leaked == []
+    assert environ["N8N_ENCRYPTION_KEY"] == deployed.dotenv["N8N_ENCRYPTION_KEY"]  # the check can see a value
 
 
 def test_push_websocket_upgrades_through_nginx(deployed: Deployed) -> None:
