@@ -15,7 +15,6 @@ second (each read well within any per-read timeout) is cut off all the same.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 import threading
@@ -28,36 +27,13 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 import urllib3.connection
 
+from . import addresses
+from .addresses import IPAddress, Network
 from .images import sniff
 
 __all__ = ["FetchError", "check_address", "fetch_image"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], list[str]]
-
-# Addresses that are never fetched, whatever ``is_global`` says.
-_DENIED = [
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",  # CGNAT, incl. Alibaba Cloud metadata 100.100.100.200
-        "127.0.0.0/8",
-        "169.254.0.0/16",  # link-local, incl. 169.254.169.254 metadata
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-]
 
 
 class FetchError(Exception):
@@ -68,31 +44,12 @@ class FetchError(Exception):
         self.status = status
 
 
-def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in ipaddress.ip_network("64:ff9b::/96") or ip in ipaddress.ip_network("::/96"):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
 def check_address(address: str, allow: Sequence[Network] = ()) -> IPAddress:
-    """The parsed address if it may be fetched; FetchError ``blocked_address`` if not."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if any(ip in net for net in allow if net.version == ip.version):
-        return ip
-    candidates: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None:
-        if any(v4 in net for net in allow if net.version == 4):
-            return ip
-        candidates.append(v4)
-    for candidate in candidates:
-        denied = any(candidate in net for net in _DENIED if net.version == candidate.version)
-        if denied or not candidate.is_global:
-            raise FetchError("blocked_address", "image URL points to a private, loopback or metadata address")
-    return ip
+    """The parsed address if it may be fetched; FetchError ``blocked_address`` if not (see :mod:`.addresses`)."""
+    try:
+        return addresses.check_address(address, allow)
+    except addresses.AddressBlocked:
+        raise FetchError("blocked_address", "image URL points to a private, loopback or metadata address") from None
 
 
 def system_resolver(host: str, port: int) -> list[str]:
