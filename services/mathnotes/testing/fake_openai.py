@@ -10,9 +10,13 @@ with a status code and headers (429 + Retry-After, 5xx, 401 …) and a raw body,
 answer 200 with malformed JSON, or drop the connection. Queued replies are used
 first, then ``default``. Every request is recorded (path, headers with lower-cased names, JSON body).
 
+``response_format: {"type": "json_object"}`` is accepted as OpenAI and DashScope do
+(400 unless a message mentions JSON); with ``json_mode_supported = False`` the fake
+plays a model that refuses the parameter with 400.
+
 The same control is available over HTTP for other processes:
 ``POST /_fake/script`` (a JSON list of replies), ``POST /_fake/default``,
-``GET /_fake/requests``, ``POST /_fake/reset``.
+``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/json_mode`` (``{"supported": false}``).
 
     python -m mathnotes.testing.fake_openai --port 8000 --delay 1
 """
@@ -56,6 +60,20 @@ class Reply:
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _json_mode_refusal(body: dict[str, Any], supported: bool) -> str | None:
+    """Why a ``response_format`` would be refused (as OpenAI words it), or None."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not supported:
+        return "response_format is not supported by this model"
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("json_object", "text"):
+        return "response_format.type must be json_object or text"
+    if fmt["type"] == "json_object" and "json" not in json.dumps(body.get("messages", "")).lower():
+        return "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
+    return None
 
 
 def _chunks(text: str, size: int = 8) -> list[str]:
@@ -113,9 +131,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/default":
             fake.default = Reply.from_json(body or {})
             return self._send(200, {"ok": True})
+        if self.path == "/_fake/json_mode":
+            fake.json_mode_supported = bool((body or {}).get("supported", True))
+            return self._send(200, {"ok": True})
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
         fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        refusal = _json_mode_refusal(body, fake.json_mode_supported) if isinstance(body, dict) else None
+        if refusal:
+            return self._send(400, {"error": {"message": refusal, "type": "invalid_request_error",
+                                              "param": "response_format", "code": None}})  # fmt: skip
         self._complete(fake.next_reply(), body if isinstance(body, dict) else {})
 
     def _complete(self, reply: Reply, body: dict[str, Any]) -> None:
@@ -208,6 +233,7 @@ class FakeOpenAI:
         self.responder: Callable[[dict[str, Any]], str] = responder or (lambda _body: DEFAULT_CONTENT)
         self.default = default or Reply()
         self.requests: list[dict[str, Any]] = []
+        self.json_mode_supported = True  # False: refuse response_format with 400
         self._queue: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -238,6 +264,7 @@ class FakeOpenAI:
             self._queue.clear()
             self.default = Reply()
             self.responder = lambda _body: DEFAULT_CONTENT
+            self.json_mode_supported = True
 
     def script(self, *replies: Reply) -> None:
         with self._lock:

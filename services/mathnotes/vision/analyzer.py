@@ -178,7 +178,9 @@ class Analyzer:
         for turn in range(self.settings.json_repair_retries + 1 if req.format == "json" else 1):
             self.metrics.image_bytes.labels(direction="upstream").inc(outcome.bytes_upstream)
             try:
-                for item in self.upstream.stream(messages, client_streams=req.stream and turn == 0):
+                for item in self.upstream.stream(
+                    messages, client_streams=req.stream and turn == 0, want_json=req.format == "json"
+                ):
                     if isinstance(item, Completion):
                         completion = item
                     else:

@@ -16,6 +16,8 @@ from typing import Any
 
 import jsonschema
 
+from .katex_commands import commands
+
 __all__ = [
     "STRUCTURED_SCHEMA",
     "StructuredError",
@@ -125,72 +127,31 @@ def extract_latex(markdown: str) -> list[str]:
 
 # --- structured answers -------------------------------------------------------------
 
-# LaTeX commands that begin with a letter JSON would read as an escape (\b \f \n \r \t \u).
-_LATEX_ESCAPE_LOOKALIKES = {
-    "bar",
-    "begin",
-    "beta",
-    "bf",
-    "big",
-    "bigg",
-    "bigl",
-    "bigr",
-    "binom",
-    "bmod",
-    "boldsymbol",
-    "bot",
-    "bullet",
-    "frac",
-    "forall",
-    "flat",
-    "frown",
-    "nabla",
-    "ne",
-    "neq",
-    "newline",
-    "ni",
-    "nmid",
-    "not",
-    "notin",
-    "nu",
-    "nolimits",
-    "nleq",
-    "ngeq",
-    "rangle",
-    "rceil",
-    "rfloor",
-    "rho",
-    "right",
-    "rightarrow",
-    "rm",
-    "tan",
-    "tanh",
-    "tau",
-    "text",
-    "textbf",
-    "textit",
-    "textrm",
-    "tfrac",
-    "theta",
-    "tilde",
-    "times",
-    "to",
-    "top",
-    "triangle",
-    "underbrace",
-    "underline",
-    "underset",
-    "uparrow",
-    "upsilon",
-    "cup",
-}
 _BACKSLASH_WORD = re.compile(r"(?<!\\)((?:\\\\)*)\\([A-Za-z]+)")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+
+
+def _is_latex(word: str, after: str) -> bool:
+    """Whether ``\\word`` (then ``after``) inside a JSON string is a LaTeX command rather than a JSON escape.
+
+    Every command KaTeX knows counts (:mod:`~mathnotes.vision.katex_commands`), so ``\\boxed``,
+    ``\\therefore`` and ``\\neg`` survive although JSON would read ``\\b``, ``\\t`` and ``\\n``.
+    The one-letter ones (``\\r``, ``\\u``: accents) only before a brace; ``\\u`` and four hex
+    digits is always JSON's.
+    """
+    if word[0] not in "bfnrtu":
+        return True  # not a JSON escape at all: the backslash must be doubled
+    if len(word) == 1:
+        return word in commands() and after.startswith("{")
+    if word[0] == "u" and _HEX4.match(word[1:] + after):
+        return False
+    return word in commands()
 
 
 def _escape_latex_backslashes(text: str) -> str:
     def fix(match: re.Match[str]) -> str:
         pairs, word = match.group(1), match.group(2)
-        if word[0] in "bfnrtu" and word not in _LATEX_ESCAPE_LOOKALIKES:
+        if not _is_latex(word, text[match.end() : match.end() + 1]):
             return match.group(0)  # a real JSON escape such as \n followed by text
         return f"{pairs}\\\\{word}"
 

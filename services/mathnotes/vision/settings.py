@@ -128,6 +128,13 @@ class VisionSettings(CommonSettings):
     json_repair_retries: int = setting(
         "VISION_JSON_RETRIES", 1, parse=integer(0, 3), doc="re-asks when format=json output is invalid"
     )
+    json_mode: str = setting(
+        "VISION_JSON_MODE",
+        "auto",
+        parse=choice("auto", "on", "off"),
+        doc="format=json asks for response_format json_object: auto (unless thinking; a model that refuses "
+        "it with 400 is asked without it from then on), on, off",
+    )
     # --- images -----------------------------------------------------------------
     max_body_bytes: int = setting(
         "VISION_MAX_BODY_BYTES", 20 * 1024 * 1024, parse=integer(1024), doc="request-body limit (413 above)"

@@ -146,6 +146,7 @@ class Upstream:
         self.sleep = sleep
         self.targets = settings.models()
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
+        self._no_json_mode: set[tuple[str, str]] = set()  # (base_url, model) that refused response_format
         self._probe: tuple[float, dict[str, str]] | None = None
 
     def _client(self, target: ModelTarget) -> openai.OpenAI:
@@ -159,7 +160,16 @@ class Upstream:
             )
         return self._clients[key]
 
-    def _params(self, target: ModelTarget, messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
+    def json_mode(self, target: ModelTarget) -> bool:
+        """Whether a JSON answer is asked of ``target`` with ``response_format: json_object``."""
+        s = self.settings
+        if s.json_mode == "auto":
+            return not s.enable_thinking and (target.base_url, target.model) not in self._no_json_mode
+        return s.json_mode == "on"
+
+    def _params(
+        self, target: ModelTarget, messages: list[dict[str, Any]], stream: bool, want_json: bool = False
+    ) -> dict[str, Any]:
         s = self.settings
         params: dict[str, Any] = {
             "model": target.model,
@@ -167,6 +177,8 @@ class Upstream:
             "max_tokens": s.max_tokens,
             "temperature": s.temperature,
         }
+        if want_json and self.json_mode(target):
+            params["response_format"] = {"type": "json_object"}
         extra: dict[str, Any] = {}
         if s.high_resolution:
             extra["vl_high_resolution_images"] = True
@@ -202,7 +214,12 @@ class Upstream:
         raise UpstreamError(502, "upstream_bad_response", "the model endpoint sent no answer", "bad_response")
 
     def stream(
-        self, messages: list[dict[str, Any]], *, has_image: bool = True, client_streams: bool = True
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        has_image: bool = True,
+        client_streams: bool = True,
+        want_json: bool = False,
     ) -> Iterator[str | Completion]:
         """Text deltas then the Completion; UpstreamError when every model failed."""
         s = self.settings
@@ -223,9 +240,9 @@ class Upstream:
                 sent_any = False
                 started = time.monotonic()
                 try:
-                    params = self._params(target, messages, upstream_streams)
+                    params = self._params(target, messages, upstream_streams, want_json)
                     client = self._client(target).with_options(timeout=min(s.timeout_s, remaining))
-                    call = self._attempt(client, params, upstream_streams, client_streams)
+                    call = self._json_or_not(target, client, params, upstream_streams, client_streams)
                     while True:
                         try:
                             piece = next(call)
@@ -271,6 +288,27 @@ class Upstream:
                         self.metrics.upstream_retries.labels(model=target.model).inc()
                     self.sleep(wait)
         raise self._final(last, attempts)
+
+    def _json_or_not(
+        self,
+        target: ModelTarget,
+        client: openai.OpenAI,
+        params: dict[str, Any],
+        upstream_streams: bool,
+        client_streams: bool,
+    ) -> Generator[str, None, tuple[str, dict[str, int], str | None]]:
+        """One call; in auto mode a 400 to ``response_format`` is asked again without it (nothing was sent on yet)."""
+        if "response_format" not in params or self.settings.json_mode != "auto":
+            return (yield from self._attempt(client, params, upstream_streams, client_streams))
+        try:
+            return (yield from self._attempt(client, params, upstream_streams, client_streams))
+        except openai.BadRequestError:
+            pass
+        plain = {k: v for k, v in params.items() if k != "response_format"}
+        answer = yield from self._attempt(client, plain, upstream_streams, client_streams)
+        self._no_json_mode.add((target.base_url, target.model))  # the refusal was the JSON mode's
+        log.info("model refuses response_format json_object: asked without it", extra={"model": target.model})
+        return answer
 
     def _attempt(
         self, client: openai.OpenAI, params: dict[str, Any], upstream_streams: bool, client_streams: bool
