@@ -7,6 +7,8 @@ cover the same pipeline against the real servers.
 
 from __future__ import annotations
 
+import gzip
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -179,3 +181,63 @@ def test_memory_stays_bounded_when_the_broker_sends_faster_than_influx_takes(tmp
     assert wait_until(lambda: h.spool.depth == 0, 30)
     assert sorted(writer.written) == sorted(lines(400)) and len(writer.written) == 400
     h.pipeline.stop()
+
+
+def test_an_unexpected_error_dead_letters_only_the_item_that_causes_it(tmp_path: Path) -> None:
+    # the real writer's own step: a lone surrogate (which JSON's "\ud800" escape produces) cannot be UTF-8
+    writer = ScriptedWriter(lambda chunk: "\n".join(chunk).encode() and None)
+    h = Harness(tmp_path, writer, idle_flush=0.2)
+    good, poisoned, after = h.submit(lines(2)), h.submit(['m v="\ud800" 7'], topic="dev/x"), h.submit(lines(2, 2))
+    for item in (good, poisoned, after):
+        assert item.done is not None and item.done.wait(20)
+    assert (good.outcome, poisoned.outcome, after.outcome) == ("written", "rejected", "written")
+    assert writer.written == lines(4) and len(h.acked) == 3
+    assert [(d.reason, d.topic) for d in h.dead] == [("internal_error", "dev/x")]
+    assert "UnicodeEncodeError" in h.dead[0].detail
+    assert h.metrics.worker_errors.labels("writer")._value.get() >= 1
+    later = h.submit(lines(1, 4))  # the thread goes on
+    assert later.done is not None and later.done.wait(20) and later.outcome == "written"
+    h.pipeline.stop()
+
+
+def test_with_no_influxdb_and_no_disk_batches_wait_in_memory_unacknowledged(tmp_path: Path) -> None:
+    down = threading.Event()
+    down.set()
+
+    def answer(_chunk: list[str]) -> None:
+        if down.is_set():
+            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
+
+    writer = ScriptedWriter(answer)
+    h = Harness(tmp_path, writer, spool_after=0.1, max_backoff=0.1, idle_flush=0.01, max_queued_lines=10)
+    shutil.rmtree(h.spool.dir)  # the spool's volume is gone: every write to it fails (FileNotFoundError)
+    items = [h.submit(lines(2, 2 * i), topic=f"t{i}") for i in range(5)]  # 10 lines: up to the bound
+    assert wait_until(lambda: h.metrics.spool_errors._value.get() >= 2, 20)
+    assert not h.acked and not any(item.done.is_set() for item in items if item.done)
+    extra = Item(lines=lines(2, 10), topic="extra", done=threading.Event())
+    assert h.pipeline.submit_many([extra], timeout=0.5) is False  # full, and the overflow has nowhere to go
+    down.clear()  # InfluxDB is back: everything kept in memory is written, in order, then acknowledged
+    for item in items:
+        assert item.done is not None and item.done.wait(60) and item.outcome == "written"
+    assert h.pipeline.submit_many([extra], timeout=10) and extra.done is not None and extra.done.wait(20)
+    assert writer.written == lines(12) and h.acked == [*(f"t{i}" for i in range(5)), "extra"]
+    assert h.pipeline.thread.is_alive()
+    h.pipeline.stop()
+
+
+def test_unreadable_spool_files_are_quarantined_and_the_rest_replays(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s", max_bytes=10**6)
+    spool.append(["m v=1 1"])
+    (tmp_path / "s" / "00000000000000000001.lp.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "s" / "00000000000000000002.lp.gz").write_bytes(gzip.compress(b"\xff\xfe not utf-8"))
+    (tmp_path / "s" / "00000000000000000003.lp.gz").write_bytes(gzip.compress(b"m v=4 4\n")[:-6])  # truncated
+    (tmp_path / "s" / "00000000000000000004.lp.gz").write_bytes(gzip.compress(b"m v=5 5\n"))
+    reopened = Spool(tmp_path / "s", max_bytes=10**6)
+    assert reopened.depth == 5
+    lines_, files = reopened.peek_many(100)
+    assert lines_ == ["m v=1 1", "m v=5 5"] and reopened.quarantined == 3 and reopened.depth == 2
+    assert sorted(p.name for p in (tmp_path / "s" / "quarantine").iterdir()) == [
+        f"0000000000000000000{i}.lp.gz" for i in (1, 2, 3)
+    ]
+    reopened.remove(files)
+    assert reopened.depth == 0 and reopened.bytes == 0

@@ -102,6 +102,8 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
             outcome, refused = svc.ingest(body.lines)
         except Busy as err:
             raise ApiError(503, "unavailable", str(err), headers={"Retry-After": str(err.retry_after)}) from None
+        if outcome == "rejected":  # the writer failed on it unexpectedly; it went to the DLQ as internal_error
+            raise ApiError(500, "internal_error", "the points could not be written (logged)")
         if refused:
             raise _refused(body, refused)
         return jsonify({"accepted": len(body.lines), "outcome": outcome}), 202
@@ -110,15 +112,18 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
     def health() -> ResponseReturnValue:
         mqtt_ok = svc.consumer.connected.is_set()
         influx_ok = svc.influx_reachable()
+        workers = svc.workers.report()
+        status = "stalled" if svc.workers.failing(workers) else "ok" if mqtt_ok and influx_ok else "degraded"
         body = {
-            "status": "ok" if mqtt_ok and influx_ok else "degraded",
+            "status": status,
             "service": "ingest",
             "mqtt": {"connected": mqtt_ok, "broker": settings.mqtt.redacted()},
             "influx": {"reachable": influx_ok, "url": settings.influx_url, "api": settings.influx_api},
             "spool": {"batches": svc.spool.depth, "bytes": svc.spool.bytes},
             "pending": svc.pipeline.pending(),
+            "workers": workers,
         }
-        return jsonify(body), 200 if mqtt_ok and influx_ok else 503
+        return jsonify(body), 200 if status == "ok" else 503
 
     @app.get("/metrics")
     def metrics() -> Response:

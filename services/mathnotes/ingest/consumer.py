@@ -23,6 +23,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,7 +35,7 @@ from .lineproto import encode
 from .metrics import IngestMetrics
 from .mqttclient import FastClient
 from .parse import NO_TIME, ParseOptions, Rejected, parse_message
-from .pipeline import DeadLetter, Item, Pipeline
+from .pipeline import BEAT_S, DeadLetter, Item, Pipeline
 from .settings import IngestSettings
 
 __all__ = ["Consumer", "mids_to_ack"]
@@ -57,9 +58,14 @@ def mids_to_ack(items: list[Item], generation: int) -> list[int]:
 
 class Consumer:
     def __init__(
-        self, settings: IngestSettings, pipeline: Pipeline, opts: ParseOptions, metrics: IngestMetrics
+        self,
+        settings: IngestSettings,
+        pipeline: Pipeline,
+        opts: ParseOptions,
+        metrics: IngestMetrics,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
-        self.settings, self.pipeline, self.opts, self.metrics = settings, pipeline, opts, metrics
+        self.settings, self.pipeline, self.opts, self.metrics, self.beat = settings, pipeline, opts, metrics, beat
         self.v5 = settings.mqtt_protocol == "5"
         self.client = FastClient(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -84,7 +90,7 @@ class Consumer:
         self._raw: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int] | None] = queue.SimpleQueue()
         self.client.reading_paused = lambda: self._raw.qsize() >= RAW_QUEUE_MAX
         self._generation = 0  # bumped on every disconnect (see mids_to_ack)
-        self._parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
+        self.parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
         self._closing = False
         self._received = metrics.received.labels("mqtt")
         self._retained_skipped = metrics.retained_skipped
@@ -93,7 +99,7 @@ class Consumer:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._parser.start()
+        self.parser.start()
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)
@@ -112,7 +118,7 @@ class Consumer:
         """
         self._closing = True
         self._raw.put(None)
-        self._parser.join(10)
+        self.parser.join(10)
 
     def close(self) -> None:
         if self._last_publish is not None and self.connected.is_set():
@@ -122,6 +128,11 @@ class Consumer:
                 pass
         self.client.disconnect()
         self.client.loop_stop()
+
+    def network_thread(self) -> threading.Thread | None:
+        """paho's network thread (``loop_start``), None before it starts or after it stops."""
+        thread: threading.Thread | None = getattr(self.client, "_thread", None)
+        return thread
 
     def filters(self) -> list[str]:
         group = self.settings.shared_group
@@ -156,18 +167,35 @@ class Consumer:
     # --- parser thread -------------------------------------------------------------------
 
     def _parse_loop(self) -> None:
+        """Raw messages to items until told to stop; an unexpected error is logged, counted, paused on."""
+        failures = 0
         while True:
-            batch = [self._raw.get()]
-            while len(batch) < 500:  # whatever else is waiting: one hand-over to the pipeline
-                try:
-                    batch.append(self._raw.get_nowait())
-                except queue.Empty:
-                    break
-            items = [self.to_item(*entry) for entry in batch if entry is not None]
-            if items:
-                self.pipeline.submit_many(items)
-            if None in batch:
-                return
+            self.beat()
+            try:
+                if self._parse_some():
+                    return
+                failures = 0
+            except Exception:
+                failures += 1
+                self.metrics.worker_errors.labels("parser").inc()
+                log.exception("parser: unexpected error (%d in a row); going on", failures)
+                time.sleep(min(5.0, 0.1 * 2**failures))
+
+    def _parse_some(self) -> bool:
+        """Hand whatever raw messages are waiting to the pipeline; True at the end of intake."""
+        try:
+            batch = [self._raw.get(timeout=BEAT_S)]
+        except queue.Empty:
+            return False
+        while len(batch) < 500:  # whatever else is waiting: one hand-over to the pipeline
+            try:
+                batch.append(self._raw.get_nowait())
+            except queue.Empty:
+                break
+        items = [self.to_item(*entry) for entry in batch if entry is not None]
+        while items and not self.pipeline.submit_many(items, timeout=BEAT_S):
+            self.beat()  # the queue is full and the disk refuses the overflow: wait for the writer
+        return None in batch
 
     def to_item(self, msg: mqtt.MQTTMessage, generation: int) -> Item:
         now = time.time_ns()

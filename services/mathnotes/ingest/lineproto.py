@@ -31,6 +31,7 @@ MAX_STRING = 64 * 1024
 _RESERVED = {"time", "_field", "_measurement"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ESCAPE_LIKE = re.compile(r'\\[, ="]')
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\\ud800" escapes give these; UTF-8 cannot hold them
 
 
 class LineProtocolError(ValueError):
@@ -59,6 +60,8 @@ def _key_problem(kind: str, key: str) -> str:
         return f"{kind} longer than {MAX_KEY} characters: {key[:40]!r}…"
     if _CONTROL.search(key):
         return f"{kind} has a control character: {key[:60]!r}"
+    if _SURROGATE.search(key):
+        return f"{kind} is not valid Unicode (a lone surrogate): {key[:60]!r}"
     if key.endswith("\\"):
         return f"{kind} ends with a backslash: {key[:60]!r}"
     if kind in ("measurement", "field key") and _ESCAPE_LIKE.search(key):
@@ -86,6 +89,8 @@ def validate(point: Point) -> None:
             raise LineProtocolError(f"field {key!r} is not a finite number")
         if isinstance(val, str) and len(val) > MAX_STRING:
             raise LineProtocolError(f"string field {key!r} longer than {MAX_STRING} characters")
+        if isinstance(val, str) and _SURROGATE.search(val):
+            raise LineProtocolError(f"string field {key!r} is not valid Unicode (a lone surrogate)")
         if isinstance(val, int) and not isinstance(val, bool) and not -(2**63) <= val < 2**63:
             raise LineProtocolError(f"integer field {key!r} out of the 64-bit range")
 

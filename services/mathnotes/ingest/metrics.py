@@ -27,6 +27,15 @@ class IngestMetrics:
         self.spool_dropped = Counter(
             "ingest_spool_dropped_lines", "Lines dropped because the spool was full", registry=r
         )
+        self.spool_errors = Counter(
+            "ingest_spool_errors", "Batches the disk refused (full, size limit, gone); they stay in memory", registry=r
+        )
+        self.spool_quarantined = Counter(
+            "ingest_spool_quarantined", "Unreadable spool files moved to quarantine/", registry=r
+        )
+        self.worker_errors = Counter(
+            "ingest_worker_errors", "Unexpected errors a worker thread survived, by thread", ["thread"], registry=r
+        )
         self.spool_bytes = Gauge("ingest_spool_bytes", "Bytes in the disk spool", registry=r)
         self.spool_depth = Gauge("ingest_spool_batches", "Batches in the disk spool", registry=r)
         self.connected = Gauge("ingest_mqtt_connected", "1 while connected to the broker", registry=r)

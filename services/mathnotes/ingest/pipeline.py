@@ -18,6 +18,15 @@ configured never stalls it), or ``flush_interval`` after its first item, then:
 
 So an item is acknowledged once InfluxDB accepted its points or they are
 fsync'd in the spool, which replays oldest first when InfluxDB answers again.
+
+Nothing stops the thread but :meth:`Pipeline.stop`. When neither InfluxDB nor the disk takes a
+batch (disk full), it goes back to the head of the queue, unacknowledged, and is tried again
+after a growing pause (intake goes on into memory up to ``max_queued_lines``, then waits: the
+MQTT reader pauses and the broker holds the rest). A batch that raises anything unexpected is
+retried item by item, and an item that still raises is dead-lettered as ``internal_error``. Any
+other error is logged and counted (``ingest_worker_errors_total{thread="writer"}``) and the loop
+goes on after a pause. ``beat`` is called at least every second while the thread is idle and
+before each write attempt, so a watchdog can tell a stuck or dead thread.
 """
 
 from __future__ import annotations
@@ -29,39 +38,18 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from . import influx
+from .items import DeadLetter, Item
 from .metrics import IngestMetrics
 from .spool import Spool
+from .writes import write_isolating
 
 __all__ = ["DeadLetter", "Item", "Pipeline"]
 
 log = logging.getLogger("mathnotes.ingest.pipeline")
-
-
-@dataclass
-class DeadLetter:
-    reason: str
-    detail: str
-    topic: str
-    payload: bytes
-    received_ns: int
-
-
-@dataclass
-class Item:
-    lines: list[str]
-    source: str = "mqtt"
-    dead: DeadLetter | None = None
-    mid: int | None = None  # MQTT packet id of a QoS 1 message, acknowledged through ``acknowledge``
-    generation: int = 0  # the broker connection it came in on
-    done: threading.Event | None = None
-    topic: str = ""
-    payload: bytes = b""
-    received_ns: int = 0
-    outcome: str = field(default="pending")
-    refused: list[tuple[int, str]] = field(default_factory=list)  # (line of this item, reason) InfluxDB refused
+BEAT_S = 1.0  # longest idle wait between heartbeats
+MAX_HOLD_S = 30.0  # longest pause before retrying a batch neither InfluxDB nor the disk took
 
 
 class Pipeline:
@@ -80,12 +68,13 @@ class Pipeline:
         max_backoff: float = 5.0,
         idle_flush: float = 0.05,
         max_queued_lines: int = 50_000,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.idle_flush = idle_flush
         self.max_queued_lines = max_queued_lines
         self._overflowing = False
         self.writer, self.spool, self.metrics = writer, spool, metrics
-        self.publish_dead, self.acknowledge = publish_dead, acknowledge
+        self.publish_dead, self.acknowledge, self.beat = publish_dead, acknowledge, beat
         self.batch_size, self.flush_interval, self.window = batch_size, flush_interval, window
         self.spool_after, self.max_backoff = spool_after, max_backoff
         self._items: collections.deque[Item] = collections.deque()
@@ -94,40 +83,49 @@ class Pipeline:
         self.max_items = max(1, window // 2)
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._next_replay = 0.0
         self._replay_backoff = 0.5
+        self._hold_until = 0.0  # a batch nothing took waits until then
+        self._hold = 1.0
+        self._quarantined = 0
         self.influx_ok = True
         self._update_spool_gauges()
 
     # --- intake ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
-    def submit(self, item: Item) -> None:
-        self.submit_many([item])
+    def submit(self, item: Item, timeout: float | None = 5.0) -> bool:
+        return self.submit_many([item], timeout)
 
-    def submit_many(self, items: list[Item]) -> None:
+    def submit_many(self, items: list[Item], timeout: float | None = None) -> bool:
         """Queue items for the writer; past ``max_queued_lines`` they go straight to the disk spool instead.
 
         The broker's in-flight window should keep the queue short, but a broker need not enforce it
         (Mosquitto 2.0.11 lets an acknowledging client run far past ``max_inflight_messages``), so
         memory stays bounded here: overflow is spooled (fsync'd) and acknowledged, and replays in order.
+        If the disk refuses it too, this waits (up to ``timeout`` seconds) for room in the queue and
+        returns False if none came: the items were not taken.
         """
         with self._cond:
-            overflow = self._lines >= self.max_queued_lines and not self._stopping
-            if not overflow:
+            if self._lines < self.max_queued_lines or self._stopping:
                 self._enqueue(items)
                 self._overflowing = False
-                return
+                return True
         if not self._overflowing:
             log.warning("write queue holds %d lines: spooling new messages until InfluxDB catches up", self._lines)
             self._overflowing = True
         lines = [line for item in items for line in item.lines]
-        if lines:
-            self._to_spool(lines)
+        if lines and not self._spooled(lines):
+            with self._cond:  # no disk either: wait for room in memory (the MQTT reader pauses meanwhile)
+                if not self._cond.wait_for(lambda: self._lines < self.max_queued_lines or self._stopping, timeout):
+                    return False
+                self._enqueue(items)
+                return True
         self._finish(items, "spooled", [item.dead for item in items if item.dead is not None])
+        return True
 
     def _enqueue(self, items: list[Item]) -> None:
         """Append under ``self._cond`` (held by the caller) and wake the writer when a batch is due."""
@@ -135,7 +133,7 @@ class Pipeline:
         self._items.extend(items)
         self._lines += sum(len(i.lines) for i in items)
         if was_empty or len(self._items) >= self.max_items or self._lines >= self.batch_size:
-            self._cond.notify()
+            self._cond.notify_all()
 
     def pending(self) -> int:
         return len(self._items)
@@ -147,17 +145,21 @@ class Pipeline:
         """Flush everything queued (to InfluxDB or the spool), then stop the thread."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout)
+            self._cond.notify_all()
+        self.thread.join(timeout)
 
     # --- the writer thread ---------------------------------------------------------
 
     def _take_batch(self) -> list[Item]:
         with self._cond:
-            while not self._items and not self._stopping:
-                if self.spool.depth and time.monotonic() >= self._next_replay:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._items and now >= self._hold_until:
+                    break
+                if self.spool.depth and now >= self._next_replay:
                     return []
-                self._cond.wait(self._replay_wait())
+                self.beat()
+                self._cond.wait(self._idle_wait(now))
             if not self._items:
                 return []
             deadline = time.monotonic() + self.flush_interval
@@ -178,27 +180,68 @@ class Pipeline:
                 batch.append(item)
                 count += len(item.lines)
             self._lines -= count
+            self._cond.notify_all()  # room for intake waiting in submit_many
             return batch
 
-    def _replay_wait(self) -> float | None:
-        if not self.spool.depth:
-            return None
-        return max(0.05, self._next_replay - time.monotonic())
+    def _idle_wait(self, now: float) -> float:
+        wait = BEAT_S
+        if self.spool.depth:
+            wait = min(wait, self._next_replay - now)
+        if self._items:
+            wait = min(wait, self._hold_until - now)
+        return max(0.05, wait)
 
     def _run(self) -> None:
+        failures = 0
         while True:
-            batch = self._take_batch()
-            if batch:
-                try:
-                    self._process(batch)
-                except Exception:
-                    log.exception("unexpected error processing a batch; items stay unacknowledged")
-            replay_until = time.monotonic() + 0.5
-            while self.spool.depth and time.monotonic() >= self._next_replay and time.monotonic() < replay_until:
-                if self._stopping or not self._replay_one():
-                    break
-            if self._stopping and not self._items:
+            self.beat()
+            try:
+                if self._round():
+                    return
+                failures = 0
+            except Exception:
+                failures += 1
+                self.metrics.worker_errors.labels("writer").inc()
+                log.exception("writer: unexpected error (%d in a row); going on", failures)
+                self._pause(min(self.max_backoff, 0.1 * 2**failures))
+
+    def _round(self) -> bool:
+        """One batch, then replay for up to half a second; True once stopping with nothing left."""
+        batch = self._take_batch()
+        if batch:
+            self._process_guarded(batch)
+        replay_until = time.monotonic() + 0.5
+        while self.spool.depth and time.monotonic() >= self._next_replay and time.monotonic() < replay_until:
+            if self._stopping or not self._replay_one():
+                break
+        return self._stopping and not self._items
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                self.beat()
+                self._cond.wait(min(BEAT_S, left))
+
+    def _process_guarded(self, batch: list[Item]) -> None:
+        """:meth:`_process`; on an unexpected error, item by item, and an item that still fails is dead-lettered."""
+        try:
+            self._process(batch)
+            return
+        except Exception as err:
+            self.metrics.worker_errors.labels("writer").inc()
+            if len(batch) > 1:
+                log.exception("writer: unexpected error on a batch of %d items; retrying them one by one", len(batch))
+                for item in batch:
+                    self._process_guarded([item])
                 return
+            log.exception("writer: unexpected error on an item from %s; dead-lettering it", batch[0].topic)
+            item = batch[0]
+            payload = item.payload or "\n".join(item.lines).encode("utf-8", "backslashreplace")
+            detail = f"{type(err).__name__}: {err}"[:300]
+            item.dead = DeadLetter("internal_error", detail, item.topic, payload, item.received_ns)
+            item.lines = []
+            self._finish([item], "rejected", [item.dead])
 
     def _process(self, batch: list[Item]) -> None:
         lines: list[str] = []
@@ -207,85 +250,85 @@ class Pipeline:
             starts.append(len(lines))
             lines.extend(item.lines)
         dead = [item.dead for item in batch if item.dead is not None]
-        if lines:
-            if self.spool.depth:
-                self._to_spool(lines)
+        outcome = "written"
+        if lines and self.spool.depth and self._spooled(lines):  # after what is spooled, to keep the order
+            outcome = "spooled"
+        elif lines:
+            deadline = time.monotonic() + (1.0 if self._stopping else self.spool_after)
+            try:
+                bad = self._write(list(range(len(lines))), lines, deadline)
+            except influx.Retryable as err:
+                log.error("InfluxDB unavailable, spooling %d lines: %s", len(lines), err)
+                self.influx_ok = False
+                if not self._spooled(lines):
+                    self._requeue(batch)
+                    return
                 outcome = "spooled"
             else:
-                deadline = time.monotonic() + (1.0 if self._stopping else self.spool_after)
-                try:
-                    bad = self._write(list(range(len(lines))), lines, deadline)
-                    outcome = "written"
-                    for index, reason in bad:
-                        k = bisect.bisect_right(starts, index) - 1  # the last item starting at or before it
-                        src = batch[k]
-                        src.refused.append((index - starts[k], reason))
-                        letter = DeadLetter(
-                            "influx_rejected", reason, src.topic, lines[index].encode(), src.received_ns
-                        )
-                        dead.append(letter)
-                except influx.Retryable as err:
-                    log.error("InfluxDB unavailable, spooling %d lines: %s", len(lines), err)
-                    self.influx_ok = False
-                    self._to_spool(lines)
-                    outcome = "spooled"
-        else:
-            outcome = "written"
+                for index, reason in bad:
+                    k = bisect.bisect_right(starts, index) - 1  # the last item starting at or before it
+                    src = batch[k]
+                    src.refused.append((index - starts[k], reason))
+                    dead.append(
+                        DeadLetter("influx_rejected", reason, src.topic, lines[index].encode(), src.received_ns)
+                    )
+        self._hold = 1.0
         self._finish(batch, outcome, dead)
+
+    def _requeue(self, batch: list[Item]) -> None:
+        """Neither InfluxDB nor the disk took ``batch``: back to the head of the queue, unacknowledged."""
+        with self._cond:
+            if self._stopping:
+                log.error(
+                    "%d messages stay unacknowledged (no InfluxDB, no disk): the broker redelivers them", len(batch)
+                )
+                return
+            self._items.extendleft(reversed(batch))
+            self._lines += sum(len(item.lines) for item in batch)
+            self._hold_until = time.monotonic() + self._hold
+            log.error(
+                "neither InfluxDB nor the spool takes a batch of %d items; again in %.0f s", len(batch), self._hold
+            )
+            self._hold = min(MAX_HOLD_S, self._hold * 2)
 
     def _finish(self, batch: list[Item], outcome: str, dead: list[DeadLetter]) -> None:
         """Publish the batch's dead letters, then acknowledge its items in order."""
         for letter in dead:
-            self.metrics.rejected.labels(letter.reason).inc()
-            try:
-                self.publish_dead(letter)
-                self.metrics.dlq.inc()
-            except Exception:
-                log.exception("could not publish a dead letter (%s)", letter.reason)
+            self._dead_letter(letter)
         for item in batch:
             item.outcome = "rejected" if item.dead is not None else outcome
-        self.acknowledge(batch)
+        try:
+            self.acknowledge(batch)
+        except Exception:  # the broker redelivers what was not acknowledged
+            self.metrics.worker_errors.labels("writer").inc()
+            log.exception("could not acknowledge %d messages", len(batch))
         for item in batch:
             if item.done is not None:
                 item.done.set()
 
-    def _write(self, idx: list[int], lines: list[str], deadline: float) -> list[tuple[int, str]]:
-        """Write ``lines[i] for i in idx``; returns the (index, reason) of lines InfluxDB refused."""
-        backoff = 0.2
-        while True:
-            chunk = [lines[i] for i in idx]
-            started = time.perf_counter()
-            try:
-                self.writer.write(chunk)
-            except influx.TooLarge as err:
-                if len(idx) == 1:
-                    return [(idx[0], str(err))]
-                half = len(idx) // 2
-                return self._write(idx[:half], lines, deadline) + self._write(idx[half:], lines, deadline)
-            except influx.Rejected as err:
-                if len(idx) == 1:
-                    return [(idx[0], str(err))]
-                half = len(idx) // 2
-                return self._write(idx[:half], lines, deadline) + self._write(idx[half:], lines, deadline)
-            except influx.Retryable as err:
-                self.metrics.retries.inc()
-                wait = err.retry_after if err.retry_after is not None else backoff * (0.5 + random.random())  # noqa: S311
-                if time.monotonic() + wait > deadline:
-                    raise
-                log.warning("InfluxDB write failed, retrying in %.1fs: %s", wait, err)
-                time.sleep(wait)
-                backoff = min(self.max_backoff, backoff * 2)
-                continue
-            self.metrics.write_seconds.observe(time.perf_counter() - started)
-            self.metrics.batch_lines.observe(len(chunk))
-            self.metrics.points.inc(len(chunk))
-            if not self.influx_ok:
-                log.info("InfluxDB is accepting writes again")
-            self.influx_ok = True
-            return []
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self.metrics.rejected.labels(letter.reason).inc()
+        try:
+            self.publish_dead(letter)
+            self.metrics.dlq.inc()
+        except Exception:
+            log.exception("could not publish a dead letter (%s)", letter.reason)
 
-    def _to_spool(self, lines: list[str]) -> None:
-        dropped_batches, dropped_lines = self.spool.append(lines)
+    def _write(self, idx: list[int], lines: list[str], deadline: float) -> list[tuple[int, str]]:
+        bad = write_isolating(self.writer, lines, idx, deadline, self.metrics, self.beat, self.max_backoff)
+        if not self.influx_ok:
+            log.info("InfluxDB is accepting writes again")
+        self.influx_ok = True
+        return bad
+
+    def _spooled(self, lines: list[str]) -> bool:
+        """Put ``lines`` in the spool; False (logged, counted) when the disk refuses them."""
+        try:
+            dropped_batches, dropped_lines = self.spool.append(lines)
+        except OSError as err:
+            self.metrics.spool_errors.inc()
+            log.error("SPOOL UNWRITABLE: %s (%s); %d lines stay in memory", err, type(err).__name__, len(lines))
+            return False
         self.metrics.spooled.inc()
         if dropped_lines:
             self.metrics.spool_dropped.inc(dropped_lines)
@@ -296,10 +339,12 @@ class Pipeline:
                 self.spool.max_bytes,
             )
         self._update_spool_gauges()
+        return True
 
     def _replay_one(self) -> bool:
         """Write the oldest spooled batches (up to a batch's size); False when InfluxDB is still unavailable."""
         lines, files = self.spool.peek_many(self.batch_size)
+        self._update_spool_gauges()  # unreadable batches were quarantined on the way
         if not files:
             return False
         try:
@@ -309,8 +354,7 @@ class Pipeline:
             self._replay_backoff = min(self.max_backoff, self._replay_backoff * 2)
             return False
         for index, reason in bad:
-            self.metrics.rejected.labels("influx_rejected").inc()
-            self.publish_dead(DeadLetter("influx_rejected", reason, "spool", lines[index].encode(), 0))
+            self._dead_letter(DeadLetter("influx_rejected", reason, "spool", lines[index].encode(), 0))
         self.spool.remove(files)
         self._replay_backoff = 0.5
         self._next_replay = 0.0
@@ -322,3 +366,6 @@ class Pipeline:
     def _update_spool_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.bytes)
         self.metrics.spool_depth.set(self.spool.depth)
+        if self.spool.quarantined > self._quarantined:
+            self.metrics.spool_quarantined.inc(self.spool.quarantined - self._quarantined)
+            self._quarantined = self.spool.quarantined

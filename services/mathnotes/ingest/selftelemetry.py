@@ -33,6 +33,9 @@ def pipeline_fields(metrics: IngestMetrics) -> dict[str, float]:
         "ingest_write_retries_total": "write_retries",
         "ingest_spooled_batches_total": "spooled_batches",
         "ingest_spool_dropped_lines_total": "spool_dropped_lines",
+        "ingest_spool_errors_total": "spool_errors",
+        "ingest_spool_quarantined_total": "spool_quarantined",
+        "ingest_worker_errors_total": "worker_errors",
         "ingest_spool_bytes": "spool_bytes",
         "ingest_spool_batches": "spool_batches",
         "ingest_mqtt_connected": "mqtt_connected",
@@ -56,11 +59,11 @@ class SelfTelemetry:
         self.metrics, self.publish, self.interval = metrics, publish, interval
         self.topic = f"telemetry/{site}/ingest/pipeline"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ingest-selftelemetry", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="ingest-selftelemetry", daemon=True)
 
     def start(self) -> None:
         if self.interval > 0:
-            self._thread.start()
+            self.thread.start()
 
     def stop(self) -> None:
         self._stop.set()

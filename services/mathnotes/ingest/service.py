@@ -22,6 +22,7 @@ from .selftelemetry import SelfTelemetry
 from .settings import IngestSettings
 from .spool import Spool
 from .topics import TopicTemplate
+from .workers import Workers
 
 __all__ = ["Busy", "IngestService"]
 
@@ -46,6 +47,9 @@ class IngestService:
         )
         self.writer = writer or influx.make_writer(settings)
         self.spool = Spool(settings.spool_dir, int(settings.spool_max_mb * 1024 * 1024))
+        self.workers = Workers(settings.worker_stall_s)
+        self.workers.watch("writer", lambda: self.pipeline.thread)
+        self.workers.watch("parser", lambda: self.consumer.parser)
         self.pipeline = Pipeline(
             self.writer,
             self.spool,
@@ -57,9 +61,13 @@ class IngestService:
             window=settings.receive_maximum,
             spool_after=settings.spool_after_s,
             max_queued_lines=max(10 * settings.batch_size, 50_000),
+            beat=self.workers.beater("writer"),
         )
-        self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics)
+        self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics, self.workers.beater("parser"))
+        self.workers.watch("mqtt", self.consumer.network_thread, beats=False)
         self.telemetry = SelfTelemetry(self.metrics, self.consumer.publish, settings.site, settings.stats_interval_s)
+        if settings.stats_interval_s > 0:
+            self.workers.watch("telemetry", lambda: self.telemetry.thread, beats=False)
         self._started = False
         self._stopped = threading.Event()
         self._ping_cache: tuple[float, bool] = (0.0, False)
@@ -104,7 +112,8 @@ class IngestService:
         self.metrics.received.labels("http").inc(len(lines))
         done = threading.Event()
         item = Item(lines=lines, source="http", done=done, topic="http")
-        self.pipeline.submit(item)
+        if not self.pipeline.submit(item):
+            raise Busy("the write queue is full and the disk spool unwritable", 5)
         if not done.wait(HTTP_WAIT_S):
             raise Busy("the write did not finish in time; it is still queued", 5)
         return item.outcome, sorted(item.refused)

@@ -80,6 +80,13 @@ class IngestSettings(CommonSettings):
         "INGEST_STATS_INTERVAL_S", 10.0, parse=number(0), doc="own counters to telemetry/<site>/ingest/pipeline; 0 off"
     )
 
+    worker_stall_s: float = setting(
+        "INGEST_WORKER_STALL_S",
+        60.0,
+        parse=number(1),
+        doc="a worker thread silent this long (or dead) makes /health answer 503 stalled",
+    )
+
     def validate(self) -> None:
         try:
             TopicTemplate(self.topic_template)

@@ -1,0 +1,230 @@
+"""No silent death, against real servers: corrupt spool files, a disk that refuses the spool, a payload
+that used to break the writer, a stuck writer and a killed thread: each seen, counted and survived.
+
+The disk limit is a real one: the service runs under ``RLIMIT_FSIZE`` (set by a two-line exec
+wrapper), so writing a spool batch past it fails in the kernel with ``EFBIG``, the way a full
+disk fails with ``ENOSPC``. The stuck writer meets a real InfluxDB stopped with SIGSTOP: it
+accepts the connection and never answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import gzip
+import json
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from mathnotes.config import load
+from mathnotes.ingest.app import create_app
+from mathnotes.ingest.service import IngestService
+from mathnotes.ingest.settings import IngestSettings
+from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
+
+from .conftest import Collector, StartIngest, publish
+from .test_faults import BASE_NS, metric
+
+FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
+LIMITED = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({0}, {0})); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def health(url: str) -> tuple[int, dict[str, Any]]:
+    resp = requests.get(f"{url}/health", timeout=10)
+    return resp.status_code, resp.json()
+
+
+def test_corrupt_spool_files_are_quarantined_and_intake_goes_on(
+    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    db = f"q{uuid.uuid4().hex[:8]}"
+    spool = tmp_path / f"spool-{db}"  # where start_ingest points INGEST_SPOOL_DIR
+    spool.mkdir()
+    (spool / "00000000000000000000.lp.gz").write_bytes(b"\x1f\x8b not really gzip")
+    (spool / "00000000000000000001.lp.gz").write_bytes(gzip.compress(f"spooled v=1 {BASE_NS}\n".encode())[:-4])
+    (spool / "00000000000000000002.lp.gz").write_bytes(gzip.compress(f"spooled v=2 {BASE_NS + 1}\n".encode()))
+    ing = start_ingest(db=db)
+    assert ing.wait_count("spooled", 1) == 1  # the good batch replays past the two bad ones
+    assert wait_until(lambda: metric(ing.url, "ingest_spool_quarantined_total") == 2, 20)
+    assert sorted(p.name for p in (spool / "quarantine").iterdir()) == [
+        "00000000000000000000.lp.gz",
+        "00000000000000000001.lp.gz",
+    ]
+    assert ing.proc.log_text().count("SPOOL QUARANTINE") == 2
+    publish(mosquitto, [(f"telemetry/{ing.db}/dev/after", "1")])
+    assert ing.wait_count("after", 1) == 1
+    assert health(ing.url)[0] == 200
+
+
+@pytest.fixture
+def limited_ingest(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[[InfluxDB1, str], ServiceProcess]]:
+    """``mathnotes-ingest`` whose files may not grow past FSIZE bytes."""
+    started: list[ServiceProcess] = []
+
+    def start(influx: InfluxDB1, db: str) -> ServiceProcess:
+        port = free_port()
+        env = {
+            "MQTT_URL": mosquitto.url,
+            "INFLUX_URL": influx.url,
+            "INFLUX_API": "v1",
+            "INFLUX_BUCKET": db,
+            "INGEST_SPOOL_DIR": str(tmp_path / "spool"),
+            "INGEST_CLIENT_ID": f"ingest-{db}",
+            "INGEST_TOPICS": f"telemetry/{db}/#",
+            "INGEST_FLUSH_MS": "200",
+            "INGEST_STATS_INTERVAL_S": "0",
+            "INGEST_SPOOL_AFTER_S": "1",
+            "INGEST_HOST": "127.0.0.1",
+            "INGEST_PORT": str(port),
+        }
+        argv = [sys.executable, "-c", LIMITED.format(FSIZE), console_script("mathnotes-ingest")]
+        url = f"http://127.0.0.1:{port}"
+        proc = ServiceProcess(argv, env, f"{url}/health", tmp_path / "limited", name="mathnotes-ingest", url=url)
+        started.append(proc)
+        proc.start()
+        assert wait_until(lambda: "connected to" in proc.log_text(), 20)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def test_a_disk_that_refuses_the_spool_keeps_batches_in_memory_and_loses_nothing(
+    limited_ingest: Callable[[InfluxDB1, str], ServiceProcess], mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    influx = InfluxDB1(tmp_path / "influx-disk")
+    influx.start()
+    try:
+        db = f"d{uuid.uuid4().hex[:8]}"
+        influx.create_database(db)
+        proc = limited_ingest(influx, db)
+        influx.stop()
+        # 400 messages of 2 KB that gzip cannot shrink: a batch of them is past the file-size limit
+        blobs = [base64.b64encode(os.urandom(1500)).decode() for _ in range(400)]
+        payloads = [json.dumps({"ts": BASE_NS + i, "fields": {"seq": i, "blob": b}}) for i, b in enumerate(blobs)]
+        publish(mosquitto, [(f"telemetry/{db}/dev/big", p) for p in payloads])
+        assert wait_until(lambda: metric(proc.url, "ingest_spool_errors_total") >= 2, 60)
+        assert wait_until(lambda: health(proc.url)[1]["status"] == "degraded", 10)  # InfluxDB is down, and only that
+        assert all(worker["ok"] for worker in health(proc.url)[1]["workers"].values())
+        assert "SPOOL UNWRITABLE" in proc.log_text() and "File too large" in proc.log_text()
+        assert "neither InfluxDB nor the spool takes a batch" in proc.log_text()  # kept in memory, unacknowledged
+        influx.start()
+        count = 'SELECT count("seq") FROM "big"'
+        assert wait_until(lambda: (influx.values(count, db) or [[0, 0]])[0][1] == 400, 90)  # every one, once
+        assert wait_until(lambda: health(proc.url)[0] == 200, 30)
+    finally:
+        influx.stop()
+
+
+def test_a_lone_surrogate_is_refused_at_the_door_and_its_neighbours_are_written(
+    start_ingest: StartIngest, mosquitto: Mosquitto, collect: Callable[[str], Collector]
+) -> None:
+    """JSON's ``\\ud800`` escape used to reach the writer and fail its UTF-8 encoding: the whole batch
+    was left unacknowledged and an HTTP request hung for 60 s."""
+    ing = start_ingest()
+    dlq = collect(f"telemetry-dlq/telemetry/{ing.db}/#")
+    topic = f"telemetry/{ing.db}/dev/s"
+    publish(mosquitto, [(topic, "1"), (topic, b'{"fields": {"v": "\\ud800"}}'), (topic, "3")])
+    assert ing.wait_count("s", 2) == 2
+    assert wait_until(lambda: len(dlq.messages) == 1, 20)
+    assert dlq.json()[0][1]["reason"] == "invalid_point"
+    resp = requests.post(
+        f"{ing.url}/api/ingest",
+        data=b'{"measurement": "s", "fields": {"v": "\\ud800"}}',
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["details"][0]["reason"] == "invalid_point"
+
+
+def test_a_writer_stuck_on_a_silent_influxdb_is_reported_then_recovers(
+    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    influx = InfluxDB1(tmp_path / "influx-stuck")
+    influx.start()
+    assert influx.proc is not None
+    try:
+        ing = start_ingest({"INFLUX_URL": influx.url, "INGEST_WORKER_STALL_S": "3"}, influx=influx)
+        topic = f"telemetry/{ing.db}/dev/m"
+        publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS, "fields": {"v": 1}}))])
+        assert ing.wait_count("m", 1) == 1 and health(ing.url)[0] == 200
+        os.kill(influx.proc.pid, signal.SIGSTOP)  # accepts connections, never answers
+        try:
+            publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
+
+            def stalled() -> bool:
+                status, body = health(ing.url)
+                writer = body["workers"]["writer"]
+                return status == 503 and body["status"] == "stalled" and writer["alive"] and not writer["ok"]
+
+            assert wait_until(stalled, 60)
+        finally:
+            os.kill(influx.proc.pid, signal.SIGCONT)
+        assert wait_until(lambda: health(ing.url)[0] == 200, 60)
+        assert ing.wait_count("m", 2) == 2
+    finally:
+        influx.stop()
+
+
+@pytest.fixture
+def in_process(
+    mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path
+) -> Iterator[tuple[IngestService, FlaskClient]]:
+    db = f"k{uuid.uuid4().hex[:8]}"
+    influxdb.create_database(db)
+    env = {
+        "MQTT_URL": mosquitto.url,
+        "INFLUX_URL": influxdb.url,
+        "INFLUX_API": "v1",
+        "INFLUX_BUCKET": db,
+        "INGEST_CLIENT_ID": db,
+        "INGEST_TOPICS": f"telemetry/{db}/#",
+        "INGEST_SPOOL_DIR": str(tmp_path / "spool"),
+        "INGEST_STATS_INTERVAL_S": "0",
+    }
+    service = IngestService(load(IngestSettings, env, env_file=str(tmp_path / "none.env")))
+    service.start()
+    assert wait_until(service.consumer.connected.is_set, 20)
+    yield service, create_app(service.settings, service).test_client()
+    service.stop()
+
+
+def kill(thread: threading.Thread) -> None:
+    """Raise SystemExit inside ``thread`` (CPython's async exception): it dies as from an unhandled error."""
+    assert thread.ident is not None
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(SystemExit))
+    assert done == 1
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit we raise
+def test_a_dead_worker_thread_turns_health_to_503(in_process: tuple[IngestService, FlaskClient]) -> None:
+    service, client = in_process
+    assert client.get("/health").status_code == 200
+    kill(service.pipeline.thread)
+    resp = client.get("/health")
+    assert resp.status_code == 503 and resp.json is not None
+    assert resp.json["status"] == "stalled"
+    assert resp.json["workers"]["writer"] == {
+        "alive": False,
+        "idle_s": resp.json["workers"]["writer"]["idle_s"],
+        "ok": False,
+    }
+    assert resp.json["workers"]["parser"]["ok"] and resp.json["workers"]["mqtt"]["ok"]
+    kill(service.consumer.parser)
+    assert not client.get("/health").json["workers"]["parser"]["ok"]  # type: ignore[index]
