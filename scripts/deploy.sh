@@ -141,7 +141,7 @@ prune() {
     fi
   done < <(find "$RELEASES" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
   for id in "${keep[@]}"; do
-    [ -f "$RELEASES/$id/RELEASE" ] && tags+=("$(release_tag "$id")")
+    if [ -f "$RELEASES/$id/RELEASE" ]; then tags+=("$(release_tag "$id")"); fi
   done
   for image in "${OUR_IMAGES[@]}"; do
     docker image ls "$image" --format '{{.Tag}}' | while read -r tag; do

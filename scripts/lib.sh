@@ -57,3 +57,44 @@ use_current_release() {
     use_release "$current"
   fi
 }
+
+# the volumes backup.sh archives and restore.sh restores, and the service writing each of them
+VOLUMES=(n8n-data grafana-data nodered-data openwebui-data mosquitto-data)
+volume_service() {
+  case "$1" in
+    n8n-data) echo n8n ;;
+    grafana-data) echo grafana ;;
+    nodered-data) echo nodered ;;
+    openwebui-data) echo openwebui ;;
+    mosquitto-data) echo mosquitto ;;
+    *) return 1 ;;
+  esac
+}
+
+# helper_image: the image backup.sh and restore.sh run "python -m mathnotes.backup" in (HELPER_IMAGE, or
+# the app image of the current release)
+helper_image() {
+  local current
+  if [ -n "${HELPER_IMAGE:-}" ]; then
+    echo "$HELPER_IMAGE"
+    return 0
+  fi
+  current="$(release_id current)"
+  [ -n "$current" ] || die "no release deployed (scripts/deploy.sh): set HELPER_IMAGE to an image of mathnotes/app"
+  echo "mathnotes/app:$(release_tag "$current")"
+}
+
+# in_volume VOLUME MOUNT... -- ARGS: python -m mathnotes.backup ARGS in the helper image, the project's
+# volume VOLUME at /data (read-write: SQLite's backup API takes locks) and each MOUNT (host:container[:ro])
+in_volume() {
+  local volume="$1" mounts=()
+  shift
+  while [ "$1" != "--" ]; do
+    mounts+=(-v "$1")
+    shift
+  done
+  shift
+  docker run --rm --user 0 --entrypoint python -v "${PROJECT}_$volume:/data" "${mounts[@]}" "$HELPER" \
+    -m mathnotes.backup "$@"
+}
+

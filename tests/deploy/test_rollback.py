@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mathnotes.testing.fake_docker import UNHEALTHY_MARK, tree_digest
+from mathnotes.testing.fake_docker import UNHEALTHY_MARK, install, tree_digest
 
 from .composefile import filled_env
 from .conftest import Front
@@ -100,10 +99,7 @@ def site(tmp_path: Path, front: Front) -> Site:
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, checkout / name)
     filled_env(checkout, DOMAIN=front.host)
-    bin_dir, state = tmp_path / "bin", tmp_path / "docker-state"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(f"#!/bin/sh\nexec '{sys.executable}' -m mathnotes.testing.fake_docker \"$@\"\n")
-    (bin_dir / "docker").chmod(0o755)
+    bin_dir, state = install(tmp_path / "bin").parent, tmp_path / "docker-state"
     (state / "pids").mkdir(parents=True)
     assert front.nginx.proc is not None
     (state / "pids" / "nginx").write_text(str(front.nginx.proc.pid))

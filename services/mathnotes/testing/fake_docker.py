@@ -32,10 +32,19 @@ from typing import Any
 
 import yaml
 
-__all__ = ["UNHEALTHY_MARK", "main", "tree_digest"]
+__all__ = ["UNHEALTHY_MARK", "install", "main", "tree_digest"]
 
 UNHEALTHY_MARK = "fake-docker: unhealthy"
 _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def install(bin_dir: Path) -> Path:
+    """Write ``bin_dir/docker`` running this module with this interpreter; returns its path."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "docker"
+    shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' -m mathnotes.testing.fake_docker \"$@\"\n")
+    shim.chmod(0o755)
+    return shim
 
 
 def tree_digest(path: Path) -> str:

@@ -192,10 +192,12 @@ class Mosquitto(Managed):
         *,
         persistence: bool = False,
         extra_conf: str = "",
+        autosave_s: int = 1,
     ) -> None:
         super().__init__(workdir, port)
         self.persistence = persistence
         self.extra_conf = extra_conf
+        self.autosave_s = autosave_s  # persistence file written every this many seconds (and on SIGUSR1, at exit)
 
     @property
     def url(self) -> str:
@@ -208,7 +210,7 @@ class Mosquitto(Managed):
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
-            "autosave_interval 1",
+            f"autosave_interval {self.autosave_s}",
             "log_dest stdout",
             "log_type error",
             "log_type warning",
