@@ -35,16 +35,43 @@ REQUIRED_LINES = (
 )
 
 
+def _spawn(work: Path) -> subprocess.Popen[bytes]:
+    mosquitto = shutil.which("mosquitto", path=os.environ["PATH"] + ":/usr/sbin")
+    assert mosquitto, "mosquitto is not installed (./stack installs it)"
+    with open(work / "mosquitto.log", "ab") as log:
+        return spawn([mosquitto, "-c", str(work / "test.conf")], stdout=log, stderr=subprocess.STDOUT)
+
+
 @dataclass
 class Broker:
     port: int
     config: Path
     proc: subprocess.Popen[bytes]
+    work: Path
 
     def stop(self) -> None:
+        """SIGTERM: the broker saves its persistence file and exits."""
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(60)
+
+    def log(self) -> str:
+        return (self.work / "mosquitto.log").read_text(errors="replace")
+
+    def wait_listening(self) -> None:
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        if not wait_until(listening, 60):
+            self.stop()
+            raise AssertionError(self.log()[-3000:])
+
+    def restart(self) -> None:
+        """Stop (saving the persistence file), start again on the same configuration and data, wait."""
+        self.stop()
+        self.proc = _spawn(self.work)
+        self.wait_listening()
 
 
 def run_entrypoint(config: Path, env: dict[str, str], *cmd: str) -> subprocess.CompletedProcess[str]:
@@ -77,17 +104,6 @@ def start_broker(work: Path) -> Broker:
     if os.geteuid() == 0:
         conf += "\nuser root\n"
     (work / "test.conf").write_text(conf)
-    mosquitto = shutil.which("mosquitto", path=os.environ["PATH"] + ":/usr/sbin")
-    assert mosquitto, "mosquitto is not installed (./stack installs it)"
-    with open(work / "mosquitto.log", "wb") as log:
-        proc = spawn([mosquitto, "-c", str(work / "test.conf")], stdout=log, stderr=subprocess.STDOUT)
-
-    def listening() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-
-    broker = Broker(port, config, proc)
-    if not wait_until(listening, 20):
-        broker.stop()
-        raise AssertionError((work / "mosquitto.log").read_text())
+    broker = Broker(port, config, _spawn(work), work)
+    broker.wait_listening()
     return broker
