@@ -55,6 +55,14 @@ def test_production_files_fit_together() -> None:
     assert limit is not None
     default = VisionSettings.__dataclass_fields__["max_body_bytes"].default
     assert int(limit.group(1)) * 1024 * 1024 == default
+    # /api/ingest lowers it to the ingest service's INGEST_MAX_BODY_BYTES
+    from mathnotes.ingest.settings import IngestSettings
+
+    site = (NGINX_DIR / "templates" / "site.conf.template").read_text()
+    ingest = re.findall(r"location[^{]*/api/ingest[^{]*\{[^}]*?client_max_body_size (\d+)m;", site)
+    assert ingest, "no client_max_body_size in the /api/ingest locations"
+    expected = IngestSettings.__dataclass_fields__["max_body_bytes"].default
+    assert all(int(mb) * 1024 * 1024 == expected for mb in ingest), ingest
 
 
 def test_self_signed_certificate_names_every_site(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import uuid
@@ -28,7 +29,7 @@ from flask.testing import FlaskClient
 
 from mathnotes.config import load
 from mathnotes.ingest.app import create_app
-from mathnotes.ingest.service import IngestService
+from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
@@ -176,6 +177,42 @@ def test_a_writer_stuck_on_a_silent_influxdb_is_reported_then_recovers(
             os.kill(influx.proc.pid, signal.SIGCONT)
         assert wait_until(lambda: health(ing.url)[0] == 200, 60)
         assert ing.wait_count("m", 2) == 2
+    finally:
+        influx.stop()
+
+
+HEALTHCHECK = Path(__file__).resolve().parents[2] / "docker" / "mathnotes" / "healthcheck.py"
+
+
+def container_probe(port: str) -> int:
+    """The production image's HEALTHCHECK script, run against ``port``: its exit code."""
+    env = {"PATH": "/usr/bin:/bin", "PORT": str(free_port()), "INGEST_PORT": port}
+    return subprocess.run([sys.executable, str(HEALTHCHECK)], env=env, capture_output=True, timeout=30).returncode
+
+
+def test_a_stalled_service_is_unhealthy_then_exits_and_loses_nothing(
+    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    influx = InfluxDB1(tmp_path / "influx-frozen")
+    influx.start()
+    assert influx.proc is not None
+    try:
+        extra = {"INFLUX_URL": influx.url, "INGEST_WORKER_STALL_S": "2", "INGEST_WORKER_EXIT_S": "4"}
+        ing = start_ingest(extra, influx=influx)
+        port = ing.url.rsplit(":", 1)[1]
+        topic = f"telemetry/{ing.db}/dev/m"
+        publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS, "fields": {"v": 1}}))])
+        assert ing.wait_count("m", 1) == 1 and container_probe(port) == 0
+        os.kill(influx.proc.pid, signal.SIGSTOP)  # the writer blocks on a server that never answers
+        try:
+            publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
+            assert wait_until(lambda: health(ing.url)[1]["status"] == "stalled", 60)
+            assert container_probe(port) == 1  # Docker marks the container unhealthy
+            assert ing.proc.wait(120) == WATCHDOG_EXIT  # then it drains and exits for its restart policy
+        finally:
+            os.kill(influx.proc.pid, signal.SIGCONT)
+        again = start_ingest(extra, db=ing.db, influx=influx)  # what the restart policy does
+        assert again.wait_count("m", 2) == 2  # the message in flight was spooled or redelivered
     finally:
         influx.stop()
 

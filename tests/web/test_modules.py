@@ -108,6 +108,8 @@ def test_errors_in_plain_words_and_image_maths(open_page: OpenPage) -> None:
           limitedNoWait: d(429, {code: 'rate_limited'}, null),
           tooLarge: d(413, {code: 'request_entity_too_large'}),
           pixels: d(400, {code: 'image_too_large'}),
+          long: d(400, {code: 'image_too_long'}),
+          ratio: d(400, {code: 'image_aspect_ratio'}),
           down: d(502, {code: 'upstream_unavailable'}),
           midStream: d(200, {code: 'upstream_unavailable'}),
           timeout: d(504, {code: 'upstream_timeout'}),
@@ -123,6 +125,7 @@ def test_errors_in_plain_words_and_image_maths(open_page: OpenPage) -> None:
     assert out["limitedNoWait"] == "Too many requests from you. Try again in a little while."
     assert out["tooLarge"].startswith("The image is too large for the server.")
     assert out["pixels"].startswith("The image has too many pixels")
+    assert out["long"] == out["ratio"] and out["long"].startswith("The image is far too long and narrow")
     assert out["down"] == out["midStream"] == "The AI model is not available right now. Try again in a minute."
     assert out["timeout"].startswith("The AI model took too long")
     assert out["network"].startswith("Cannot reach the server")

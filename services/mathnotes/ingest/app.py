@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 
@@ -19,6 +20,7 @@ from .settings import IngestSettings
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("mathnotes.ingest")
 _LINE_TYPES = ("text/plain", "application/octet-stream", "application/x-www-form-urlencoded")
 
 
@@ -63,6 +65,8 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ingest"] = svc
     install_common(app, "ingest")
+    if not settings.api_keys:
+        log.warning("INGEST_API_KEYS is empty: POST /api/ingest is open to anyone who can reach it")
     parsing = threading.Lock()
 
     @app.post("/api/ingest")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ..bootstrap import load_or_exit
 from ..server import serve
 from .app import create_app
-from .service import IngestService
+from .service import WATCHDOG_EXIT, IngestService
 from .settings import IngestSettings
 
 __all__ = ["main"]
@@ -30,4 +30,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         connection_limit=settings.http_connections,
         max_body_bytes=settings.max_body_bytes,
     )
-    return 0
+    return WATCHDOG_EXIT if service.watchdog_fired.is_set() else 0

@@ -10,6 +10,8 @@ points and get back the outcome once the points are written or spooled.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -24,10 +26,11 @@ from .spool import Spool
 from .topics import TopicTemplate
 from .workers import Workers
 
-__all__ = ["Busy", "IngestService"]
+__all__ = ["WATCHDOG_EXIT", "Busy", "IngestService"]
 
 log = logging.getLogger("mathnotes.ingest")
 HTTP_WAIT_S = 60.0
+WATCHDOG_EXIT = 70  # EX_SOFTWARE: the exit code after the watchdog stopped a stalled service
 
 
 class Busy(Exception):
@@ -71,12 +74,15 @@ class IngestService:
         self._started = False
         self._stopped = threading.Event()
         self._ping_cache: tuple[float, bool] = (0.0, False)
+        self.watchdog_fired = threading.Event()
 
     def start(self) -> None:
         self.pipeline.start()
         self.consumer.start()
         self.telemetry.start()
         self._started = True
+        if self.settings.worker_exit_s > 0:
+            threading.Thread(target=self._watchdog, name="ingest-watchdog", daemon=True).start()
         log.info(
             "ingest started",
             extra={"topics": list(self.consumer.filters()), "influx_api": self.settings.influx_api},
@@ -127,6 +133,23 @@ class IngestService:
         self.consumer.acknowledge(items)
 
     # --- health -----------------------------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """Stop the process (SIGTERM to itself: the normal drain) once a worker stalled INGEST_WORKER_EXIT_S."""
+        while not self._stopped.wait(1.0):
+            try:
+                stalled_s, names = self.workers.failing_for()
+            except Exception:  # never let the watchdog itself die quietly
+                log.exception("watchdog check failed")
+                continue
+            if stalled_s >= self.settings.worker_exit_s:
+                log.error(
+                    "worker threads stalled too long: draining and exiting so the container is restarted",
+                    extra={"workers": names, "stalled_s": round(stalled_s, 1), "exit_code": WATCHDOG_EXIT},
+                )
+                self.watchdog_fired.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     def influx_reachable(self) -> bool:
         at, ok = self._ping_cache

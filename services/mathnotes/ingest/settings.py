@@ -86,6 +86,12 @@ class IngestSettings(CommonSettings):
         parse=number(1),
         doc="a worker thread silent this long (or dead) makes /health answer 503 stalled",
     )
+    worker_exit_s: float = setting(
+        "INGEST_WORKER_EXIT_S",
+        300.0,
+        parse=number(0),
+        doc="stalled this long without a break: drain and exit 70 so the restart policy restarts; 0 never",
+    )
 
     def validate(self) -> None:
         try:

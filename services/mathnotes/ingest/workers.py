@@ -3,7 +3,10 @@
 Each worker thread calls its :meth:`Workers.beat` at least every second while idle and
 before each step that may block (a write to InfluxDB waits at most its 10 s timeout). A
 thread that has died, or has not beaten for ``stall_s`` seconds, is *failing*: ``/health``
-answers 503 with ``"status": "stalled"`` and names it, so the container is restarted.
+answers 503 with ``"status": "stalled"`` and names it, and the container healthcheck reports
+the container unhealthy. :meth:`Workers.failing_for` says how long some thread has been failing
+without a break; the service exits once that passes ``INGEST_WORKER_EXIT_S``, so the container's
+restart policy starts a fresh process (plain Docker Compose does not restart unhealthy containers).
 Threads that only need to be alive (paho's network thread) are watched with ``beats=False``.
 """
 
@@ -29,6 +32,7 @@ class Workers:
     def __init__(self, stall_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_s, self.clock = stall_s, clock
         self._watched: dict[str, _Watched] = {}
+        self._failing_since: float | None = None
 
     def watch(self, name: str, thread: Callable[[], threading.Thread | None], beats: bool = True) -> None:
         """Watch a thread from now on (``thread()`` finds it, since some are created later)."""
@@ -62,3 +66,16 @@ class Workers:
 
     def failing(self, report: dict[str, dict[str, Any]] | None = None) -> list[str]:
         return [name for name, entry in (report or self.report()).items() if not entry["ok"]]
+
+    def failing_for(self) -> tuple[float, list[str]]:
+        """Seconds some thread has been failing without a break (0.0 when all are well), and which ones.
+
+        Call it regularly (the service's watchdog does, every second): a gap in failing resets it.
+        """
+        now, failing = self.clock(), self.failing()
+        if not failing:
+            self._failing_since = None
+            return 0.0, []
+        if self._failing_since is None:
+            self._failing_since = now
+        return now - self._failing_since, failing

@@ -39,6 +39,7 @@ export function describeError(status, error = {}, wait = null) {
   }
   if (status === 413 || code === "request_entity_too_large" || code === "image_url_too_large") return t("err_too_large");
   if (code === "image_too_large") return t("err_image_pixels");
+  if (code === "image_too_long" || code === "image_aspect_ratio") return t("err_image_shape");
   if (BAD_IMAGE.has(code)) return t("err_bad_image");
   if (code === "upstream_timeout" || status === 504) return t("err_model_timeout");
   if (code === "content_rejected") return t("err_rejected");
