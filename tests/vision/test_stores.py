@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mathnotes.vision.cache import MemoryCache, cache_key
-from mathnotes.vision.ratelimit import MemoryLimiter, headers_for
-from mathnotes.vision.store import SqliteCache, SqliteLimiter, SqliteStore
+from mathnotes.vision.ratelimit import MemoryLimiter, SqliteLimiter, headers_for
+from mathnotes.vision.store import SqliteCache, SqliteStore
 
 
 def test_cache_key_covers_every_part() -> None:

@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime, timezone
 
-from .pipeline import DeadLetter
+from .items import DeadLetter
 
 __all__ = ["dlq_message"]
 

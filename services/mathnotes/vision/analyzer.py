@@ -1,7 +1,8 @@
 """One analyze request end to end: image in, answer object out (cache, model or OCR).
 
 :meth:`Analyzer.run` yields text deltas then the final answer ``dict``; errors are
-:class:`~mathnotes.web.ApiError` with the status and code the API answers.
+:class:`AnalysisError` with the status and code the API answers (the app turns them into its
+JSON error shape, or an ``error`` event once a stream has begun). No HTTP framework here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..web import ApiError
 from . import answer as answers
 from .budget import BudgetExceeded, DecodeBudget, shared_lock_path
 from .cache import AnswerCache, cache_key
@@ -26,7 +26,19 @@ from .prompts import build_messages, repair_message
 from .settings import VisionSettings
 from .upstream import Completion, Upstream, UpstreamError
 
-__all__ = ["Analyzer", "Outcome"]
+__all__ = ["AnalysisError", "Analyzer", "Outcome"]
+
+
+class AnalysisError(Exception):
+    """Why a request gets no answer: the API's status, stable ``code``, plain message, optional details/headers."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details
+        self.headers = headers or {}
 
 
 @dataclass
@@ -82,11 +94,11 @@ class Analyzer:
                     allow=self.allow,
                 )
             except FetchError as err:
-                raise ApiError(err.status, err.code, err.message) from None
+                raise AnalysisError(err.status, err.code, err.message) from None
         try:
             return decode_base64(req.image)
         except ImageError as err:
-            raise ApiError(err.status, err.code, err.message) from None
+            raise AnalysisError(err.status, err.code, err.message) from None
 
     def passthrough(self, req: AnalyzeRequest) -> bool:
         return (
@@ -147,7 +159,7 @@ class Analyzer:
                 hold=self.decoding.hold,
             )
         except ImageError as err:
-            raise ApiError(err.status, err.code, err.message) from None
+            raise AnalysisError(err.status, err.code, err.message) from None
         except BudgetExceeded as err:
             raise _too_costly(err) from None
         seconds = time.perf_counter() - t0
@@ -186,7 +198,7 @@ class Analyzer:
                     else:
                         yield item
             except UpstreamError as err:
-                raise ApiError(
+                raise AnalysisError(
                     err.status, err.code, err.message, details={"attempts": err.attempts}, headers=err.headers
                 ) from None
             assert completion is not None
@@ -206,7 +218,7 @@ class Analyzer:
                 problem = str(err)
                 messages = messages + repair_message(completion.text, problem)
         else:
-            raise ApiError(
+            raise AnalysisError(
                 502,
                 "invalid_model_output",
                 f"the model's answer did not fit the structured schema after retries: {problem}",
@@ -238,7 +250,7 @@ class Analyzer:
         try:
             picture = for_ocr(data, self.settings.max_input_pixels, hold=self.decoding.hold)
         except ImageError as err:
-            raise ApiError(err.status, err.code, err.message) from None
+            raise AnalysisError(err.status, err.code, err.message) from None
         except BudgetExceeded as err:
             raise _too_costly(err) from None
         preprocess_ms = _ms(t0)
@@ -250,7 +262,8 @@ class Analyzer:
         try:
             _text, lines = self.ocr.read(picture)
         except Exception as err:
-            raise ApiError(503, "ocr_unavailable", f"the offline OCR engine failed: {type(err).__name__}") from None
+            failed = f"the offline OCR engine failed: {type(err).__name__}"
+            raise AnalysisError(503, "ocr_unavailable", failed) from None
         ocr_ms = _ms(t1)
         markdown = "\n\n".join(lines)
         if req.stream and markdown:
@@ -330,8 +343,8 @@ def _image_info(p: Prepared) -> dict[str, Any]:
     }
 
 
-def _too_costly(err: BudgetExceeded) -> ApiError:
-    return ApiError(
+def _too_costly(err: BudgetExceeded) -> AnalysisError:
+    return AnalysisError(
         400,
         "image_too_large",
         f"decoding this image would take {err.cost >> 20} MB; the limit is {err.total >> 20} MB "

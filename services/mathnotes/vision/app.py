@@ -20,7 +20,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..web import ApiError, install_common, request_id
-from .analyzer import Analyzer, Outcome
+from .analyzer import AnalysisError, Analyzer, Outcome
 from .answer import STRUCTURED_SCHEMA
 from .cache import make_cache
 from .guards import install_guards
@@ -151,7 +151,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
         metrics.in_flight.inc()
         req, data = read_request()
         g.outcome.task = req.task
-        run = analyzer.run(req, data, g.outcome)
+        run = _api_errors(analyzer.run(req, data, g.outcome))
         if not req.stream:
             result: dict[str, Any] = {}
             for item in run:
@@ -195,6 +195,14 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
 
     app.register_blueprint(page_blueprint)  # the phone page at / and its /assets files
     return app
+
+
+def _api_errors(run: Generator[str | dict[str, Any], None, None]) -> Generator[str | dict[str, Any], None, None]:
+    """The analyzer's run with its :class:`AnalysisError` as the API's :class:`ApiError`: the one place they meet."""
+    try:
+        yield from run
+    except AnalysisError as err:
+        raise ApiError(err.status, err.code, err.message, details=err.details, headers=err.headers) from None
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

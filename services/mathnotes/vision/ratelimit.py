@@ -2,21 +2,24 @@
 
 The same semantics as the seed's express-rate-limit: a window starts with a
 client's first request; within it at most ``limit`` requests pass. Counts live in
-the process, or in Redis when ``REDIS_URL`` is set so replicas share them. If
-Redis fails, requests pass (and a warning is logged) rather than the API failing.
+the process, in the workers' shared SQLite store (:mod:`~mathnotes.vision.store`), or
+in Redis when ``REDIS_URL`` is set so replicas share them. If the store fails,
+requests pass (and a warning is logged) rather than the API failing.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..logs import get_logger
+from .store import SqliteStore
 
-__all__ = ["Decision", "Limiter", "MemoryLimiter", "RedisLimiter", "headers_for", "make_limiter"]
+__all__ = ["Decision", "Limiter", "MemoryLimiter", "RedisLimiter", "SqliteLimiter", "headers_for", "make_limiter"]
 
 log = get_logger("mathnotes.vision.ratelimit")
 
@@ -88,12 +91,34 @@ class RedisLimiter:
         return Decision(int(count) <= self.limit, self.limit, max(0, self.limit - int(count)), ttl_ms / 1000)
 
 
+class SqliteLimiter:
+    def __init__(self, store: SqliteStore, limit: int, window_ms: int) -> None:
+        self.store, self.limit, self.window_s = store, limit, window_ms / 1000
+
+    def hit(self, client: str) -> Decision:
+        now = time.time()
+
+        def work(c: sqlite3.Connection) -> tuple[float, int]:
+            row = c.execute("SELECT ends, count FROM windows WHERE client = ?", (client,)).fetchone()
+            ends, count = (row[0], row[1]) if row and row[0] > now else (now + self.window_s, 0)
+            count += 1
+            c.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", (client, ends, count))
+            if count == 1 and now % 60 < 1:  # now and then, forget ended windows
+                c.execute("DELETE FROM windows WHERE ends < ?", (now,))
+            return ends, count
+
+        try:
+            ends, count = self.store.run(work)
+        except sqlite3.Error as err:
+            log.warning("rate-limit store failed, letting the request pass: %s", err)
+            return Decision(True, self.limit, self.limit, self.window_s)
+        return Decision(count <= self.limit, self.limit, max(0, self.limit - count), ends - now)
+
+
 def make_limiter(redis_url: str, limit: int, window_ms: int, state_dir: str = "") -> Limiter:
     """Redis when configured, else the workers' shared SQLite store when there is one, else memory."""
     if redis_url:
         return RedisLimiter(redis_url, limit, window_ms)
     if state_dir:
-        from .store import SqliteLimiter, SqliteStore
-
         return SqliteLimiter(SqliteStore(state_dir), limit, window_ms)
     return MemoryLimiter(limit, window_ms)

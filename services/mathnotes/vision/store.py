@@ -1,7 +1,8 @@
 """A cache and rate-limit store shared by the gunicorn workers of one host, in SQLite.
 
 Used when ``VISION_WORKERS`` > 1 and no ``REDIS_URL`` is set, so every worker sees the
-same cached answers and the same request counts. The database lives in a private
+same cached answers and the same request counts (the limiter on this store,
+:class:`~mathnotes.vision.ratelimit.SqliteLimiter`, lives beside the other limiters). The database lives in a private
 temporary folder (``VISION_STATE_DIR``); each process opens its own connection.
 """
 
@@ -16,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..logs import get_logger
-from .ratelimit import Decision
 
-__all__ = ["SqliteCache", "SqliteLimiter", "SqliteStore"]
+__all__ = ["SqliteCache", "SqliteStore"]
 
 log = get_logger("mathnotes.vision.store")
 
@@ -109,27 +109,3 @@ class SqliteCache:
 
     def ping(self) -> bool:
         return self.store.ping()
-
-
-class SqliteLimiter:
-    def __init__(self, store: SqliteStore, limit: int, window_ms: int) -> None:
-        self.store, self.limit, self.window_s = store, limit, window_ms / 1000
-
-    def hit(self, client: str) -> Decision:
-        now = time.time()
-
-        def work(c: sqlite3.Connection) -> tuple[float, int]:
-            row = c.execute("SELECT ends, count FROM windows WHERE client = ?", (client,)).fetchone()
-            ends, count = (row[0], row[1]) if row and row[0] > now else (now + self.window_s, 0)
-            count += 1
-            c.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", (client, ends, count))
-            if count == 1 and now % 60 < 1:  # now and then, forget ended windows
-                c.execute("DELETE FROM windows WHERE ends < ?", (now,))
-            return ends, count
-
-        try:
-            ends, count = self.store.run(work)
-        except sqlite3.Error as err:
-            log.warning("rate-limit store failed, letting the request pass: %s", err)
-            return Decision(True, self.limit, self.limit, self.window_s)
-        return Decision(count <= self.limit, self.limit, max(0, self.limit - count), ends - now)
