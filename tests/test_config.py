@@ -14,7 +14,7 @@ from mathnotes.logs import setup_logging
 from mathnotes.vision.settings import VisionSettings
 
 
-def test_defaults_match_design(tmp_path: Path) -> None:
+def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     vision = load(VisionSettings, {}, env_file=str(tmp_path / "none.env"))
     assert vision.port == 3001
     assert vision.dashscope_base_url == "https://dashscope.aliyuncs.com/compatible-mode/v1"

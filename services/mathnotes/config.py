@@ -232,7 +232,7 @@ def describe(cls: type) -> list[tuple[str, Any, str]]:
 
 @dataclass(frozen=True, kw_only=True)
 class CommonSettings:
-    """Settings every service shares (DESIGN.md: shared environment)."""
+    """Settings every service shares (the *Configuration* table of the top-level README and ARCHITECTURE.md)."""
 
     log_level: str = setting(
         "LOG_LEVEL", "info", parse=choice("debug", "info", "warning", "error"), doc="log threshold"

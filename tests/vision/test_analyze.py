@@ -1,4 +1,4 @@
-"""POST /api/vision/analyze against the fake model: the seed request, bodies, answers, streaming."""
+"""POST /api/vision/analyze against the fake model: the simplest request, bodies, answers, streaming."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def test_seed_request_works_exactly_as_written(client: FlaskClient, model: FakeOpenAI, note_jpeg: bytes) -> None:
+def test_simplest_request_works_exactly_as_written(client: FlaskClient, model: FakeOpenAI, note_jpeg: bytes) -> None:
     resp = client.post(URL, json={"image": data_url(note_jpeg), "prompt": "Transcribe these notes"})
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()

@@ -1,6 +1,6 @@
 """Telemetry payloads to points. Pure code: no I/O, no clocks (the caller passes the receive time).
 
-Accepted forms (DESIGN.md), tried in this order:
+Accepted forms (the ingest README's *Payload forms*), tried in this order:
 
 1. the JSON envelope ``{"ts":…, "fields":{…}, "tags":{…}}`` (an object with a
    ``fields`` object), checked against ``envelope.schema.json``; a JSON array
@@ -12,7 +12,7 @@ Accepted forms (DESIGN.md), tried in this order:
    nested key ending in one, like Shelly's ``params_ts``) used as the timestamp;
 3. a bare number, ``true``/``false`` or ``ON``/``OFF`` as field ``value`` (also JSON-quoted,
    as Home Assistant's statestream sends them; other quoted strings become a string ``value``);
-4. InfluxDB line protocol (topic tags are added where the line lacks them).
+4. InfluxDB line protocol (the topic's tags are added, replacing a line's own tag of the same name).
 
 Numbers become floats so ``21`` then ``21.5`` never conflict, except fields
 named in ``int_fields``. ``"ON"``/``"OFF"`` strings become booleans; other

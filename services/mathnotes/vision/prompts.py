@@ -1,7 +1,7 @@
 """Prompt presets: one per task, in Chinese or English, for Markdown or JSON answers.
 
 Pure: :func:`build_messages` returns the chat messages for one request. The
-caller's own ``prompt`` (the seed contract's field) is added as the user's
+caller's own ``prompt`` (the request field of that name) is added as the user's
 instruction, on top of the task preset.
 """
 

@@ -1,6 +1,6 @@
 """Fixed-window rate limits per client key or IP (``RATE_LIMIT_WINDOW_MS`` / ``RATE_LIMIT_MAX_REQUESTS``).
 
-The same semantics as the seed's express-rate-limit: a window starts with a
+The semantics of express-rate-limit's default store: a window starts with a
 client's first request; within it at most ``limit`` requests pass. Counts live in
 the process, in the workers' shared SQLite store (:mod:`~mathnotes.vision.store`), or
 in Redis when ``REDIS_URL`` is set so replicas share them. If the store fails,

@@ -1,4 +1,4 @@
-"""Settings of ``mathnotes-vision`` (names from DESIGN.md and the seed documents).
+"""Settings of ``mathnotes-vision``: the table in the vision README (shared ones in the top-level README).
 
 Every field reads one environment variable (or ``.env``); ``describe(VisionSettings)``
 lists them for the README and ``mathnotes-vision --help``.
