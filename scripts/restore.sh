@@ -58,6 +58,9 @@ for part in "${PARTS[@]}"; do
       # shellcheck disable=SC2016  # expanded inside the container, where the token variable lives
       dc exec -T influxdb sh -c 'influx restore /tmp/mathnotes-restore --full -t "$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"'
       dc exec -T influxdb rm -rf /tmp/mathnotes-restore
+      # the restore replaced the tokens: make sure the services' least-privilege ones exist, then restart their readers
+      dc exec -T influxdb /docker-entrypoint-initdb.d/20-mathnotes-tokens.sh
+      dc restart ingest ingest-2 grafana n8n
       ;;
     postgres)
       say "n8n database <- $BACKUP/n8n-postgres.dump"
