@@ -144,4 +144,20 @@ def publish(
     client.disconnect()
 
 
-__all__ = ["Collector", "Ingest", "StartIngest", "field", "publish"]
+__all__ = ["Collector", "Ingest", "StartIngest", "field", "in_process_env", "publish"]
+
+
+def in_process_env(mosquitto: Mosquitto, influxdb: InfluxDB1, db: str, spool: Path, **extra: str) -> dict[str, str]:
+    """Settings for an ``IngestService`` run inside the test process, on its own new database ``db``."""
+    influxdb.create_database(db)
+    return {
+        "MQTT_URL": mosquitto.url,
+        "INFLUX_URL": influxdb.url,
+        "INFLUX_API": "v1",
+        "INFLUX_BUCKET": db,
+        "INGEST_CLIENT_ID": db,
+        "INGEST_TOPICS": f"telemetry/{db}/#",
+        "INGEST_SPOOL_DIR": str(spool),
+        "INGEST_STATS_INTERVAL_S": "0",
+        **extra,
+    }

@@ -24,25 +24,16 @@ from mathnotes.ingest.service import IngestService
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
 
+from .conftest import in_process_env
+
 
 @pytest.fixture(scope="module")
 def client(
     mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FlaskClient]:
     db = f"fuzz_{uuid.uuid4().hex[:6]}"
-    influxdb.create_database(db)
-    env = {
-        "MQTT_URL": mosquitto.url,
-        "INFLUX_URL": influxdb.url,
-        "INFLUX_API": "v1",
-        "INFLUX_BUCKET": db,
-        "INGEST_CLIENT_ID": db,
-        "INGEST_TOPICS": f"telemetry/{db}/#",
-        "INGEST_SPOOL_DIR": str(tmp_path_factory.mktemp("fuzz-spool")),
-        "INGEST_MAX_BODY_BYTES": "4096",
-        "INGEST_FLUSH_MS": "50",
-        "INGEST_STATS_INTERVAL_S": "0",
-    }
+    spool = tmp_path_factory.mktemp("fuzz-spool")
+    env = in_process_env(mosquitto, influxdb, db, spool, INGEST_MAX_BODY_BYTES="4096", INGEST_FLUSH_MS="50")
     settings_ = load(IngestSettings, env, env_file=str(Path("/nonexistent.env")))
     service = IngestService(settings_)
     service.start()

@@ -10,6 +10,7 @@ accepts the connection and never answers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import gzip
 import json
@@ -33,7 +34,7 @@ from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
-from .conftest import Collector, StartIngest, publish
+from .conftest import Collector, Ingest, StartIngest, in_process_env, publish
 from .test_faults import BASE_NS, metric
 
 FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
@@ -152,33 +153,50 @@ def test_a_lone_surrogate_is_refused_at_the_door_and_its_neighbours_are_written(
     assert resp.status_code == 400 and resp.json()["error"]["details"][0]["reason"] == "invalid_point"
 
 
-def test_a_writer_stuck_on_a_silent_influxdb_is_reported_then_recovers(
-    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
-) -> None:
-    influx = InfluxDB1(tmp_path / "influx-stuck")
+@pytest.fixture
+def own_influx(tmp_path: Path) -> Iterator[InfluxDB1]:
+    """An InfluxDB of this test's own, which it may freeze."""
+    influx = InfluxDB1(tmp_path / "influx-own")
     influx.start()
+    yield influx
+    influx.stop()
+
+
+@contextlib.contextmanager
+def frozen(influx: InfluxDB1) -> Iterator[None]:
+    """InfluxDB stopped with SIGSTOP: it accepts connections and never answers."""
     assert influx.proc is not None
+    os.kill(influx.proc.pid, signal.SIGSTOP)
     try:
-        ing = start_ingest({"INFLUX_URL": influx.url, "INGEST_WORKER_STALL_S": "3"}, influx=influx)
-        topic = f"telemetry/{ing.db}/dev/m"
-        publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS, "fields": {"v": 1}}))])
-        assert ing.wait_count("m", 1) == 1 and health(ing.url)[0] == 200
-        os.kill(influx.proc.pid, signal.SIGSTOP)  # accepts connections, never answers
-        try:
-            publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
-
-            def stalled() -> bool:
-                status, body = health(ing.url)
-                writer = body["workers"]["writer"]
-                return status == 503 and body["status"] == "stalled" and writer["alive"] and not writer["ok"]
-
-            assert wait_until(stalled, 60)
-        finally:
-            os.kill(influx.proc.pid, signal.SIGCONT)
-        assert wait_until(lambda: health(ing.url)[0] == 200, 60)
-        assert ing.wait_count("m", 2) == 2
+        yield
     finally:
-        influx.stop()
+        os.kill(influx.proc.pid, signal.SIGCONT)
+
+
+def start_on(start_ingest: StartIngest, mosquitto: Mosquitto, influx: InfluxDB1, extra: dict[str, str]) -> Ingest:
+    """Ingest writing to ``influx``, with one point written and read back."""
+    ing = start_ingest({"INFLUX_URL": influx.url, **extra}, influx=influx)
+    publish(mosquitto, [(f"telemetry/{ing.db}/dev/m", json.dumps({"ts": BASE_NS, "fields": {"v": 1}}))])
+    assert ing.wait_count("m", 1) == 1
+    return ing
+
+
+def test_a_writer_stuck_on_a_silent_influxdb_is_reported_then_recovers(
+    start_ingest: StartIngest, mosquitto: Mosquitto, own_influx: InfluxDB1
+) -> None:
+    ing = start_on(start_ingest, mosquitto, own_influx, {"INGEST_WORKER_STALL_S": "3"})
+    assert health(ing.url)[0] == 200
+    with frozen(own_influx):
+        publish(mosquitto, [(f"telemetry/{ing.db}/dev/m", json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
+
+        def stalled() -> bool:
+            status, body = health(ing.url)
+            writer = body["workers"]["writer"]
+            return status == 503 and body["status"] == "stalled" and writer["alive"] and not writer["ok"]
+
+        assert wait_until(stalled, 60)
+    assert wait_until(lambda: health(ing.url)[0] == 200, 60)
+    assert ing.wait_count("m", 2) == 2
 
 
 HEALTHCHECK = Path(__file__).resolve().parents[2] / "docker" / "mathnotes" / "healthcheck.py"
@@ -191,30 +209,19 @@ def container_probe(port: str) -> int:
 
 
 def test_a_stalled_service_is_unhealthy_then_exits_and_loses_nothing(
-    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
+    start_ingest: StartIngest, mosquitto: Mosquitto, own_influx: InfluxDB1
 ) -> None:
-    influx = InfluxDB1(tmp_path / "influx-frozen")
-    influx.start()
-    assert influx.proc is not None
-    try:
-        extra = {"INFLUX_URL": influx.url, "INGEST_WORKER_STALL_S": "2", "INGEST_WORKER_EXIT_S": "4"}
-        ing = start_ingest(extra, influx=influx)
-        port = ing.url.rsplit(":", 1)[1]
-        topic = f"telemetry/{ing.db}/dev/m"
-        publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS, "fields": {"v": 1}}))])
-        assert ing.wait_count("m", 1) == 1 and container_probe(port) == 0
-        os.kill(influx.proc.pid, signal.SIGSTOP)  # the writer blocks on a server that never answers
-        try:
-            publish(mosquitto, [(topic, json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
-            assert wait_until(lambda: health(ing.url)[1]["status"] == "stalled", 60)
-            assert container_probe(port) == 1  # Docker marks the container unhealthy
-            assert ing.proc.wait(120) == WATCHDOG_EXIT  # then it drains and exits for its restart policy
-        finally:
-            os.kill(influx.proc.pid, signal.SIGCONT)
-        again = start_ingest(extra, db=ing.db, influx=influx)  # what the restart policy does
-        assert again.wait_count("m", 2) == 2  # the message in flight was spooled or redelivered
-    finally:
-        influx.stop()
+    extra = {"INGEST_WORKER_STALL_S": "2", "INGEST_WORKER_EXIT_S": "4"}
+    ing = start_on(start_ingest, mosquitto, own_influx, extra)
+    port = ing.url.rsplit(":", 1)[1]
+    assert container_probe(port) == 0
+    with frozen(own_influx):  # the writer blocks on a server that never answers
+        publish(mosquitto, [(f"telemetry/{ing.db}/dev/m", json.dumps({"ts": BASE_NS + 1, "fields": {"v": 2}}))])
+        assert wait_until(lambda: health(ing.url)[1]["status"] == "stalled", 60)
+        assert container_probe(port) == 1  # Docker marks the container unhealthy
+        assert ing.proc.wait(120) == WATCHDOG_EXIT  # then it drains and exits for its restart policy
+    again = start_ingest({"INFLUX_URL": own_influx.url, **extra}, db=ing.db, influx=own_influx)  # the restart
+    assert again.wait_count("m", 2) == 2  # the message in flight was spooled or redelivered
 
 
 @pytest.fixture
@@ -222,17 +229,7 @@ def in_process(
     mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path
 ) -> Iterator[tuple[IngestService, FlaskClient]]:
     db = f"k{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(db)
-    env = {
-        "MQTT_URL": mosquitto.url,
-        "INFLUX_URL": influxdb.url,
-        "INFLUX_API": "v1",
-        "INFLUX_BUCKET": db,
-        "INGEST_CLIENT_ID": db,
-        "INGEST_TOPICS": f"telemetry/{db}/#",
-        "INGEST_SPOOL_DIR": str(tmp_path / "spool"),
-        "INGEST_STATS_INTERVAL_S": "0",
-    }
+    env = in_process_env(mosquitto, influxdb, db, tmp_path / "spool")
     service = IngestService(load(IngestSettings, env, env_file=str(tmp_path / "none.env")))
     service.start()
     assert wait_until(service.consumer.connected.is_set, 20)

@@ -37,6 +37,7 @@ from .mqttclient import FastClient
 from .parse import NO_TIME, ParseOptions, Rejected, parse_message
 from .pipeline import BEAT_S, DeadLetter, Item, Pipeline
 from .settings import IngestSettings
+from .workers import keep_going
 
 __all__ = ["Consumer", "mids_to_ack"]
 
@@ -168,18 +169,7 @@ class Consumer:
 
     def _parse_loop(self) -> None:
         """Raw messages to items until told to stop; an unexpected error is logged, counted, paused on."""
-        failures = 0
-        while True:
-            self.beat()
-            try:
-                if self._parse_some():
-                    return
-                failures = 0
-            except Exception:
-                failures += 1
-                self.metrics.worker_errors.labels("parser").inc()
-                log.exception("parser: unexpected error (%d in a row); going on", failures)
-                time.sleep(min(5.0, 0.1 * 2**failures))
+        keep_going("parser", self._parse_some, self.beat, self.metrics.worker_errors.labels("parser").inc, time.sleep)
 
     def _parse_some(self) -> bool:
         """Hand whatever raw messages are waiting to the pipeline; True at the end of intake."""

@@ -43,6 +43,7 @@ from . import influx
 from .items import DeadLetter, Item
 from .metrics import IngestMetrics
 from .spool import Spool
+from .workers import keep_going
 from .writes import write_isolating
 
 __all__ = ["DeadLetter", "Item", "Pipeline"]
@@ -192,18 +193,8 @@ class Pipeline:
         return max(0.05, wait)
 
     def _run(self) -> None:
-        failures = 0
-        while True:
-            self.beat()
-            try:
-                if self._round():
-                    return
-                failures = 0
-            except Exception:
-                failures += 1
-                self.metrics.worker_errors.labels("writer").inc()
-                log.exception("writer: unexpected error (%d in a row); going on", failures)
-                self._pause(min(self.max_backoff, 0.1 * 2**failures))
+        errors = self.metrics.worker_errors.labels("writer")
+        keep_going("writer", self._round, self.beat, errors.inc, self._pause, self.max_backoff)
 
     def _round(self) -> bool:
         """One batch, then replay for up to half a second; True once stopping with nothing left."""

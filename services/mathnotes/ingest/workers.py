@@ -12,13 +12,16 @@ Threads that only need to be alive (paho's network thread) are watched with ``be
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Workers"]
+__all__ = ["Workers", "keep_going"]
+
+log = logging.getLogger("mathnotes.ingest")
 
 
 @dataclass
@@ -79,3 +82,30 @@ class Workers:
         if self._failing_since is None:
             self._failing_since = now
         return now - self._failing_since, failing
+
+
+def keep_going(
+    name: str,
+    step: Callable[[], bool],
+    beat: Callable[[], None],
+    on_error: Callable[[], None],
+    pause: Callable[[float], None],
+    max_pause: float = 5.0,
+) -> None:
+    """A worker thread's loop: ``beat()``, then ``step()`` until it returns True (done).
+
+    An unexpected error in ``step`` is logged, reported to ``on_error`` (a metric), and paused on
+    (0.2 s doubling to ``max_pause``) before the loop goes on: the thread never dies of it.
+    """
+    failures = 0
+    while True:
+        beat()
+        try:
+            if step():
+                return
+            failures = 0
+        except Exception:
+            failures += 1
+            on_error()
+            log.exception("%s: unexpected error (%d in a row); going on", name, failures)
+            pause(min(max_pause, 0.1 * 2**failures))
