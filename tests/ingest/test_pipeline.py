@@ -65,6 +65,18 @@ class Harness:
         return item
 
 
+def unreachable_writer() -> tuple[threading.Event, ScriptedWriter]:
+    """A writer that fails as an unreachable InfluxDB does while the event is set (it starts set)."""
+    down = threading.Event()
+    down.set()
+
+    def answer(_chunk: list[str]) -> None:
+        if down.is_set():
+            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
+
+    return down, ScriptedWriter(answer)
+
+
 def lines(n: int, start: int = 0) -> list[str]:
     return [f"m v={float(i)} {i}" for i in range(start, start + n)]
 
@@ -121,14 +133,7 @@ def test_a_rejected_line_goes_to_the_dlq_alone(tmp_path: Path) -> None:
 
 
 def test_unavailable_influx_spools_then_replays_in_order(tmp_path: Path) -> None:
-    down = threading.Event()
-    down.set()
-
-    def answer(_chunk: list[str]) -> None:
-        if down.is_set():
-            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
-
-    writer = ScriptedWriter(answer)
+    down, writer = unreachable_writer()
     h = Harness(tmp_path, writer, spool_after=0.2, max_backoff=0.2, idle_flush=0.01)
     first = [h.submit(lines(3, i * 3), topic=f"a{i}") for i in range(4)]
     for item in first:
@@ -201,14 +206,7 @@ def test_an_unexpected_error_dead_letters_only_the_item_that_causes_it(tmp_path:
 
 
 def test_with_no_influxdb_and_no_disk_batches_wait_in_memory_unacknowledged(tmp_path: Path) -> None:
-    down = threading.Event()
-    down.set()
-
-    def answer(_chunk: list[str]) -> None:
-        if down.is_set():
-            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
-
-    writer = ScriptedWriter(answer)
+    down, writer = unreachable_writer()
     h = Harness(tmp_path, writer, spool_after=0.1, max_backoff=0.1, idle_flush=0.01, max_queued_lines=10)
     shutil.rmtree(h.spool.dir)  # the spool's volume is gone: every write to it fails (FileNotFoundError)
     items = [h.submit(lines(2, 2 * i), topic=f"t{i}") for i in range(5)]  # 10 lines: up to the bound
