@@ -28,7 +28,7 @@ from ..conftest import RunService
 
 MB = 1 << 20
 IDLE_WORKER_MB = 80  # a worker after its first requests (measured 66 MB RSS, shared pages included)
-MASTER_MB = 90  # the gunicorn master (measured 86 MB)
+MASTER_MB = 100  # the gunicorn master (measured 86 to 90.3 MB across runs)
 BODIES_MB = 40  # the request bodies in flight in this test (8 clients, files of at most 3 MB)
 DEFAULTS = VisionSettings()
 WORKER_CEILING_MB = IDLE_WORKER_MB + DEFAULTS.decode_large_mb + BODIES_MB

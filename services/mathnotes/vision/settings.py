@@ -158,9 +158,9 @@ class VisionSettings(CommonSettings):
     # decodes together reserve at most VISION_DECODE_MEMORY_MB by the cost model
     # (pixels.decode_cost); one costing more, up to VISION_DECODE_LARGE_MB, waits for the
     # container-wide large-decode lock and the whole worker budget. Worst case in RSS:
-    # master 90 + workers x idle worker 80 + (workers - 1) x VISION_DECODE_MEMORY_MB
+    # master 100 + workers x idle worker 80 + (workers - 1) x VISION_DECODE_MEMORY_MB
     # + VISION_DECODE_LARGE_MB + workers x bodies in flight 40
-    # = 90 + 160 + 80 + 216 + 80 = 626 MB of the vision container's 736 MB.
+    # = 100 + 160 + 80 + 216 + 80 = 636 MB of the vision container's 736 MB.
     decode_concurrency: int = setting(
         "VISION_DECODE_CONCURRENCY", 4, parse=integer(1, 256), doc="images decoded at once per worker (CPU)"
     )
