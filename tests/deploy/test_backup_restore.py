@@ -1,6 +1,6 @@
 """``scripts/backup.sh`` then ``scripts/restore.sh`` into fresh volumes, on real data, with a stand-in docker.
 
-No Docker engine runs here: ``docker`` is ``mathnotes.testing.fake_docker``, whose named volumes are
+No Docker engine runs here: ``docker`` is ``tests/deploy/fake_docker.py``, whose named volumes are
 folders and whose ``run`` executes the helper command (``python -m mathnotes.backup``) on them. The
 volumes hold the real thing: a Mosquitto 2.0 broker persisting to ``mosquitto-data`` (autosave an hour
 away, so only the SIGUSR1 backup.sh sends can write the queued messages to disk) and a Grafana-style
@@ -22,10 +22,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mathnotes.testing.fake_docker import install
 from mathnotes.testing.servers import Mosquitto, wait_until
 
 from .composefile import filled_env
+from .fake_docker import install
 from .rig import REPO
 from .test_backup_sqlite import BATCH, WRITER, committed, sound_rows
 

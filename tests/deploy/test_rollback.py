@@ -1,6 +1,6 @@
 """``scripts/deploy.sh`` run for real on a copy of this tree: releases, the health gate, rollbacks.
 
-No Docker engine runs here, so ``docker`` is ``mathnotes.testing.fake_docker``: it records each
+No Docker engine runs here, so ``docker`` is ``tests/deploy/fake_docker.py``: it records each
 call and, for ``compose up``, the digests of the compose file, the env file and every bind-mounted
 config it would start from. The route check after a roll-out goes to our real nginx (``front``),
 which a ``compose exec nginx nginx -s reload`` really reloads.
@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mathnotes.testing.fake_docker import UNHEALTHY_MARK, install, tree_digest
-
 from .composefile import filled_env
 from .conftest import Front
+from .fake_docker import UNHEALTHY_MARK, install, tree_digest
 from .rig import REPO
 
 COMPOSE = "docker-compose.prod.yml"

@@ -1,6 +1,6 @@
 """A stand-in for the ``docker`` command line, for testing the server scripts where no Docker engine runs.
 
-``python -m mathnotes.testing.fake_docker ARGS...`` (put on ``PATH`` as ``docker``) answers the calls
+``python tests/deploy/fake_docker.py ARGS...`` (put on ``PATH`` as ``docker`` by :func:`install`) answers the calls
 ``scripts/deploy.sh``, ``backup.sh`` and ``restore.sh`` make, keeping its state in ``$FAKE_DOCKER_DIR``:
 
 - every call is appended to ``calls.jsonl`` with its arguments and working directory; a
@@ -39,10 +39,10 @@ _VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 
 def install(bin_dir: Path) -> Path:
-    """Write ``bin_dir/docker`` running this module with this interpreter; returns its path."""
+    """Write ``bin_dir/docker`` running this file with this interpreter; returns its path."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     shim = bin_dir / "docker"
-    shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' -m mathnotes.testing.fake_docker \"$@\"\n")
+    shim.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{Path(__file__).resolve()}' \"$@\"\n")
     shim.chmod(0o755)
     return shim
 
@@ -156,7 +156,7 @@ class Compose:
             health = "unhealthy" if UNHEALTHY_MARK in self.text else "healthy"
             containers[self.project] = [
                 {
-                    "id": hashlib.sha1(f"{self.project}/{name}".encode()).hexdigest()[:12],  # noqa: S324 - an id
+                    "id": hashlib.sha1(f"{self.project}/{name}".encode()).hexdigest()[:12],
                     "name": f"/{self.project}-{name}-1",
                     "health": health if "healthcheck" in spec else "running",
                 }
