@@ -68,8 +68,7 @@ for part in "${PARTS[@]}"; do
   esac
 done
 
-sums="$(cd "$OUT" && find . -type f -exec sha256sum {} +)"
-printf '%s\n' "$sums" > "$OUT/SHA256SUMS"
+write_sums "$OUT"
 say "backup complete: $OUT ($(du -sh "$OUT" | cut -f1))"
 
 if [ "$KEEP_DAYS" -gt 0 ]; then

@@ -54,17 +54,14 @@ new_release() {
   tar -C "$ROOT" "${EXCLUDES[@]}" --exclude="./${DEPLOY_DIR#"$ROOT"/}" -cf - . | tar -C "$incoming" -xpf -
   install -m 600 "$ENV_FILE" "$incoming/.env"
   printf 'tag=%s\ncreated=%s\nfrom=%s\n' "$tag" "$stamp" "$ROOT" > "$incoming/RELEASE"
-  (cd "$incoming" && find . -type f ! -path ./SHA256SUMS -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) \
-    > "$RELEASES/.sums-$id"
-  mv "$RELEASES/.sums-$id" "$incoming/SHA256SUMS"
+  write_sums "$incoming"
   mv "$incoming" "$RELEASES/$id"
   echo "$id"
 }
 
 # verify_release ID: its files are still the bytes it was made with
 verify_release() {
-  (cd "$RELEASES/$1" && sha256sum --quiet --strict -c SHA256SUMS) \
-    || die "release $1 was changed after it was made (SHA256SUMS): redeploy instead"
+  sums_match "$RELEASES/$1" || die "release $1 was changed after it was made (SHA256SUMS): redeploy instead"
 }
 
 # point LINK ID: switch the symlink LINK (current, previous) to release ID in one rename

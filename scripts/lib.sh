@@ -28,6 +28,16 @@ require_env_file() {
   [ -f "$ENV_FILE" ] || die "no $ENV_FILE: cp docker/.env.production.example .env && scripts/init-env.sh"
 }
 
+# write_sums DIR: DIR/SHA256SUMS lists every other file below DIR, in name order (deploy.sh, backup.sh)
+write_sums() {
+  (cd "$1" && find . -type f ! -path ./SHA256SUMS -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum > SHA256SUMS)
+}
+
+# sums_match DIR: every file DIR/SHA256SUMS lists still has the bytes it had (deploy.sh, restore.sh)
+sums_match() {
+  (cd "$1" && sha256sum --quiet --strict -c SHA256SUMS)
+}
+
 # release_id LINK: the release "current" or "previous" points at (empty when none)
 release_id() {
   local target
@@ -97,4 +107,3 @@ in_volume() {
   docker run --rm --user 0 --entrypoint python -v "${PROJECT}_$volume:/data" "${mounts[@]}" "$HELPER" \
     -m mathnotes.backup "$@"
 }
-

@@ -27,7 +27,7 @@ use_current_release
 require_env_file
 command -v docker >/dev/null || die "docker is not installed"
 [ -f "$BACKUP/SHA256SUMS" ] || die "$BACKUP has no SHA256SUMS: not a backup.sh folder"
-(cd "$BACKUP" && sha256sum --quiet --strict -c SHA256SUMS) || die "$BACKUP does not match its SHA256SUMS"
+sums_match "$BACKUP" || die "$BACKUP does not match its SHA256SUMS"
 
 if [ "${#PARTS[@]}" -eq 0 ]; then
   if [ -d "$BACKUP/influxdb" ]; then PARTS+=(influxdb); fi
