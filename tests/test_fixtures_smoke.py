@@ -20,6 +20,8 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, VictoriaMetrics, wait_until
 
+from .procfs import descendants, stat
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -138,32 +140,13 @@ def test_hold(mosquitto, influxdb, victoria, front):
 '''
 
 
-def _stat(pid: int) -> tuple[str, int, str] | None:
-    """(state, parent pid, start time) of a process, None when it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), fields[19]
-
-
 def _descendants(root: int) -> dict[int, tuple[str, str]]:
     """{pid: (start time, command line)} of every live process below ``root``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
-        if stat is not None and stat[0] not in "ZX":
-            parents[int(entry.name)] = stat[1]
     found: dict[int, tuple[str, str]] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in found and (stat := _stat(pid)) is not None:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found[pid] = (stat[2], cmd.strip())
-                frontier.append(pid)
+    for pid in descendants(root):
+        if (fields := stat(pid)) is not None:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[pid] = (fields[19], cmd.strip())
     return found
 
 
@@ -171,8 +154,8 @@ def _still_running(procs: dict[int, tuple[str, str]]) -> list[str]:
     """The processes of ``procs`` still running (the same start time: not a reused pid; zombies count as gone)."""
     alive = []
     for pid, (started, cmd) in procs.items():
-        stat = _stat(pid)
-        if stat is not None and stat[0] not in "ZX" and stat[2] == started:
+        fields = stat(pid)
+        if fields is not None and fields[0] not in "ZX" and fields[19] == started:
             alive.append(f"{pid} {cmd}")
     return alive
 

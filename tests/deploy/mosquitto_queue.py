@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 
 from mathnotes.testing.servers import wait_until
 
+from ..procfs import status_kb
 from .brokers import MOSQUITTO_DIR, PASSWORDS, Broker, start_broker
 from .rig import REPO
 
@@ -73,10 +74,7 @@ class QueueRun:
 
 
 def _status(broker: Broker, key: str) -> float:
-    for line in Path(f"/proc/{broker.proc.pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {key} for pid {broker.proc.pid}")
+    return status_kb(broker.proc.pid, key) / 1024
 
 
 def _heap(broker: Broker) -> dict[str, float]:

@@ -19,30 +19,12 @@ import requests
 
 from mathnotes.testing.servers import InfluxDB1, wait_until
 
+from ..procfs import tree_kb
 from .conftest import StartIngest
 from .test_faults import metric
 
 BUDGET_MB = 128
 MiB = 1024 * 1024
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Sum of VmHWM (peak resident set) over ``pid`` and its descendants, in MB."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total_kb, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
-        for line in Path(f"/proc/{current}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
 
 
 def hostile_bodies() -> Iterator[tuple[str, bytes, str, int, str]]:
@@ -90,7 +72,7 @@ def test_hostile_bodies_get_precise_answers_within_the_memory_budget(start_inges
     far = requests.post(url, data=b"x" * (3 * MiB), headers={"Content-Type": "text/plain"}, timeout=60)
     assert far.status_code == 413
 
-    peak = peak_rss_mb(ing.proc.proc.pid)  # type: ignore[union-attr]
+    peak = tree_kb(ing.proc.proc.pid, "VmHWM") / 1024  # type: ignore[union-attr]
     assert peak < BUDGET_MB, f"peak RSS {peak:.0f} MB"
     print(f"peak RSS after hostile bodies: {peak:.1f} MB")
 

@@ -9,7 +9,6 @@ at the pixel limit, a 24 MP HEIC, a progressive 4:4:4 JPEG, a WebP, all at once.
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from mathnotes.vision.budget import BudgetExceeded, DecodeBudget
 from mathnotes.vision.settings import VisionSettings
 
 from ..conftest import RunService
+from ..procfs import status_kb, tree, tree_kb
 
 MB = 1 << 20
 IDLE_WORKER_MB = 80  # a worker after its first requests (measured 66 MB RSS, shared pages included)
@@ -62,26 +62,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     }
 
 
-def _tree(pid: int) -> list[int]:
-    children: list[int] = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                children.append(int(entry))
-    return [pid] + [p for child in children for p in _tree(child)]
-
-
-def _kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"{field} missing for {pid}")
-
-
 class TreeSampler:
     """Polls the summed RSS of a process tree (VmHWM is per process; the sum's peak needs sampling)."""
 
@@ -93,13 +73,7 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            total = 0
-            for pid in _tree(self.pid):
-                try:
-                    total += _kb(pid, "VmRSS")
-                except (OSError, AssertionError):
-                    pass
-            self.peak_kb = max(self.peak_kb, total)
+            self.peak_kb = max(self.peak_kb, tree_kb(self.pid, "VmRSS"))
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -119,7 +93,7 @@ def service(run_service: RunService, model: FakeOpenAI) -> Iterator[tuple[str, i
     )  # fmt: skip
     assert proc.proc is not None
     master = proc.proc.pid
-    assert wait_until(lambda: len(_tree(master)) == 3, 30), _tree(master)  # both workers booted
+    assert wait_until(lambda: len(tree(master)) == 3, 30), tree(master)  # both workers booted
     for _ in range(4):  # each worker past its first request, so "idle" means warmed up
         requests.get(f"{proc.url}/api/vision/schema", headers={"Connection": "close"}, timeout=10)
     yield proc.url, master
@@ -136,15 +110,15 @@ def test_hostile_images_stay_within_the_documented_memory(service: tuple[str, in
         code = resp.json()["error"]["code"] if resp.status_code != 200 else ""
         return name, resp.status_code, code
 
-    workers = _tree(master)[1:]
+    workers = tree(master)[1:]
     assert len(workers) == 2
-    idle = {pid: _kb(pid, "VmRSS") // 1024 for pid in workers}
+    idle = {pid: status_kb(pid, "VmRSS") // 1024 for pid in workers}
     assert all(mb < IDLE_WORKER_MB for mb in idle.values()), idle
-    assert _kb(master, "VmRSS") // 1024 < MASTER_MB
+    assert status_kb(master, "VmRSS") // 1024 < MASTER_MB
     with TreeSampler(master) as sampler, ThreadPoolExecutor(8) as pool:
         results = list(pool.map(send, [name for name in hostile for _ in range(3)]))
     assert all(status == 200 for _name, status, _code in results), results
-    peaks = {pid: _kb(pid, "VmHWM") // 1024 for pid in workers}
+    peaks = {pid: status_kb(pid, "VmHWM") // 1024 for pid in workers}
     print(f"idle RSS MB {idle}; peak RSS MB {peaks}; tree peak {sampler.peak_kb // 1024} MB")
     for pid, peak in peaks.items():
         assert peak <= WORKER_CEILING_MB, (pid, peak, WORKER_CEILING_MB)
@@ -160,7 +134,7 @@ def test_an_image_that_would_take_more_than_the_limit_is_refused_before_decoding
 ) -> None:
     url, master = service
     webp = _save(_ruled("RGB", (6000, 6000)), "WEBP", lossless=True)  # libwebp alone would take 36M x 12 bytes
-    before = {pid: _kb(pid, "VmHWM") for pid in _tree(master)[1:]}
+    before = {pid: status_kb(pid, "VmHWM") for pid in tree(master)[1:]}
     for _ in range(4):
         resp = requests.post(
             f"{url}/api/vision/analyze", data=webp,
@@ -169,7 +143,7 @@ def test_an_image_that_would_take_more_than_the_limit_is_refused_before_decoding
         assert resp.status_code == 400
         error = resp.json()["error"]
         assert error["code"] == "image_too_large" and "VISION_DECODE_LARGE_MB" in error["message"]
-    after = {pid: _kb(pid, "VmHWM") for pid in _tree(master)[1:]}
+    after = {pid: status_kb(pid, "VmHWM") for pid in tree(master)[1:]}
     assert all(after[pid] - before[pid] < 64 * 1024 for pid in before), (before, after)
 
 
