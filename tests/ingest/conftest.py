@@ -45,6 +45,23 @@ class Ingest:
 StartIngest = Callable[..., Ingest]
 
 
+def service_env(broker: Mosquitto, influx: InfluxDB1, db: str, spool: Path) -> dict[str, str]:
+    """Settings for a ``mathnotes-ingest`` subprocess of one test, on the database ``db`` (created by the caller)."""
+    return {
+        "MQTT_URL": broker.url,
+        "INFLUX_URL": influx.url,
+        "INFLUX_API": "v1",
+        "INFLUX_BUCKET": db,
+        "INGEST_SPOOL_DIR": str(spool),
+        "INGEST_CLIENT_ID": f"ingest-{db}",
+        "INGEST_TOPICS": f"telemetry/{db}/#",
+        "INGEST_FLUSH_MS": "200",
+        "INGEST_STATS_INTERVAL_S": "0",
+        "INGEST_SPOOL_AFTER_S": "1",
+        "SITE": db,
+    }
+
+
 @pytest.fixture
 def start_ingest(run_service: RunService, mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path) -> StartIngest:
     def start(
@@ -57,20 +74,7 @@ def start_ingest(run_service: RunService, mosquitto: Mosquitto, influxdb: Influx
         server = influx or influxdb
         db = db or f"t{next(_counter)}_{uuid.uuid4().hex[:6]}"
         server.create_database(db)
-        env = {
-            "MQTT_URL": (broker or mosquitto).url,
-            "INFLUX_URL": server.url,
-            "INFLUX_API": "v1",
-            "INFLUX_BUCKET": db,
-            "INGEST_SPOOL_DIR": str(tmp_path / f"spool-{db}"),
-            "INGEST_CLIENT_ID": f"ingest-{db}",
-            "INGEST_TOPICS": f"telemetry/{db}/#",
-            "INGEST_FLUSH_MS": "200",
-            "INGEST_STATS_INTERVAL_S": "0",
-            "INGEST_SPOOL_AFTER_S": "1",
-            "SITE": db,
-            **(extra or {}),
-        }
+        env = {**service_env(broker or mosquitto, server, db, tmp_path / f"spool-{db}"), **(extra or {})}
         proc = run_service("mathnotes-ingest", env)
         if wait_connected:
             assert wait_until(lambda: "connected to" in proc.log_text(), 20)
@@ -144,7 +148,7 @@ def publish(
     client.disconnect()
 
 
-__all__ = ["Collector", "Ingest", "StartIngest", "field", "in_process_env", "publish"]
+__all__ = ["Collector", "Ingest", "StartIngest", "field", "in_process_env", "publish", "service_env"]
 
 
 def in_process_env(mosquitto: Mosquitto, influxdb: InfluxDB1, db: str, spool: Path, **extra: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
-from .conftest import Collector, Ingest, StartIngest, in_process_env, publish
+from .conftest import Collector, Ingest, StartIngest, in_process_env, publish, service_env
 from .test_faults import BASE_NS, metric
 
 FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
@@ -79,16 +79,7 @@ def limited_ingest(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[[I
     def start(influx: InfluxDB1, db: str) -> ServiceProcess:
         port = free_port()
         env = {
-            "MQTT_URL": mosquitto.url,
-            "INFLUX_URL": influx.url,
-            "INFLUX_API": "v1",
-            "INFLUX_BUCKET": db,
-            "INGEST_SPOOL_DIR": str(tmp_path / "spool"),
-            "INGEST_CLIENT_ID": f"ingest-{db}",
-            "INGEST_TOPICS": f"telemetry/{db}/#",
-            "INGEST_FLUSH_MS": "200",
-            "INGEST_STATS_INTERVAL_S": "0",
-            "INGEST_SPOOL_AFTER_S": "1",
+            **service_env(mosquitto, influx, db, tmp_path / "spool"),
             "INGEST_HOST": "127.0.0.1",
             "INGEST_PORT": str(port),
         }
