@@ -58,6 +58,11 @@ def note_jpeg() -> bytes:
     return encode(render_text(["∫₀¹ x² dx = ⅓", "x² + 2x + 1 = (x + 1)²", "√(a² + b²) = c"]), "JPEG", quality=90)
 
 
+def service_env(model: FakeOpenAI, **extra: str) -> dict[str, str]:
+    """Settings for a ``mathnotes-vision`` subprocess (``run_service``) answering through the fake model."""
+    return {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_TELEMETRY": "false", **extra}
+
+
 Settings = Callable[..., VisionSettings]
 
 

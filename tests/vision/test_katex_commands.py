@@ -9,7 +9,7 @@ from mathnotes.vision.answer import parse_structured
 from mathnotes.vision.katex_commands import COMMANDS_FILE, KATEX_JS, commands, extract
 
 from ..conftest import RunService
-from .conftest import b64
+from .conftest import b64, service_env
 
 ESCAPE_LETTERS = "bfnrtu"  # \b \f \n \r \t \u are JSON escapes: these are the commands JSON would eat
 AT_RISK = sorted(c for c in commands() if c[0] in ESCAPE_LETTERS)
@@ -62,11 +62,7 @@ def test_every_command_json_could_eat_is_kept_intact() -> None:
 def test_the_real_service_keeps_every_command_and_asks_for_json_mode(
     run_service: RunService, model: FakeOpenAI, note_jpeg: bytes
 ) -> None:
-    proc = run_service(
-        "mathnotes-vision",
-        {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_TELEMETRY": "false",
-         "VISION_WORKERS": "1", "VISION_CACHE_ENTRIES": "0"},
-    )  # fmt: skip
+    proc = run_service("mathnotes-vision", service_env(model, VISION_WORKERS="1", VISION_CACHE_ENTRIES="0"))
     model.default = Reply(content=_reply(AT_RISK))
     resp = requests.post(
         f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg), "format": "json", "task": "solve"}, timeout=60

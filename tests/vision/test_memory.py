@@ -25,6 +25,7 @@ from mathnotes.vision.settings import VisionSettings
 
 from ..conftest import RunService
 from ..procfs import status_kb, tree, tree_kb
+from .conftest import service_env
 
 MB = 1 << 20
 IDLE_WORKER_MB = 80  # a worker after its first requests (measured 66 MB RSS, shared pages included)
@@ -86,11 +87,8 @@ class TreeSampler:
 
 @pytest.fixture
 def service(run_service: RunService, model: FakeOpenAI) -> Iterator[tuple[str, int]]:
-    proc = run_service(
-        "mathnotes-vision",
-        {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_TELEMETRY": "false",
-         "VISION_WORKERS": "2", "VISION_THREADS": "16", "VISION_CACHE_ENTRIES": "0"},
-    )  # fmt: skip
+    env = service_env(model, VISION_WORKERS="2", VISION_THREADS="16", VISION_CACHE_ENTRIES="0")
+    proc = run_service("mathnotes-vision", env)
     assert proc.proc is not None
     master = proc.proc.pid
     assert wait_until(lambda: len(tree(master)) == 3, 30), tree(master)  # both workers booted

@@ -15,7 +15,7 @@ from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.testing.servers import Mosquitto, wait_until
 
 from ..conftest import RunService
-from .conftest import b64
+from .conftest import b64, service_env
 
 
 def subscribe(broker: Mosquitto, topic: str) -> tuple[mqtt.Client, queue.Queue[dict[str, Any]]]:
@@ -89,11 +89,7 @@ def test_process_publishes_telemetry_and_drains_on_sigterm(
 
 
 def test_workers_share_cache_limits_and_metrics(run_service: RunService, model: FakeOpenAI, note_jpeg: bytes) -> None:
-    proc = run_service(
-        "mathnotes-vision",
-        {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_TELEMETRY": "false",
-         "VISION_WORKERS": "2", "RATE_LIMIT_MAX_REQUESTS": "4"},
-    )  # fmt: skip
+    proc = run_service("mathnotes-vision", service_env(model, VISION_WORKERS="2", RATE_LIMIT_MAX_REQUESTS="4"))
     statuses, cached = [], []
     for _ in range(8):  # a new connection each time: the kernel spreads them over both workers
         resp = requests.post(
