@@ -75,6 +75,20 @@ def receive_queued(broker: Mosquitto, expected: int) -> list[str]:
     return got
 
 
+def script_env(tmp_path: Path, engine: Path) -> dict[str, str]:
+    """The environment backup.sh / restore.sh run in: a filled .env in ``tmp_path``, the fake docker on PATH
+    keeping its volumes and calls in ``engine``, no release folder."""
+    filled_env(tmp_path, DOMAIN="notes.example.test")
+    return {
+        **os.environ,
+        "PATH": f"{install(tmp_path / 'bin').parent}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_DOCKER_DIR": str(engine),
+        "ENV_FILE": str(tmp_path / ".env"),
+        "DEPLOY_DIR": str(tmp_path / "no-release"),
+        "HELPER_IMAGE": "mathnotes/app:test",
+    }
+
+
 def script(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(REPO / "scripts" / name), *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
@@ -105,15 +119,7 @@ def test_backup_restores_into_fresh_volumes_with_queued_messages_and_committed_r
         queue_for_offline_session(broker, before, subscribe=True)
         assert wait_until(lambda: grafana_db.exists() and committed(grafana_db) >= 5 * BATCH, 60)
 
-        filled_env(tmp_path, DOMAIN="notes.example.test")
-        env = {
-            **os.environ,
-            "PATH": f"{install(tmp_path / 'bin').parent}{os.pathsep}{os.environ['PATH']}",
-            "FAKE_DOCKER_DIR": str(engine),
-            "ENV_FILE": str(tmp_path / ".env"),
-            "DEPLOY_DIR": str(tmp_path / "no-release"),
-            "HELPER_IMAGE": "mathnotes/app:test",
-        }
+        env = script_env(tmp_path, engine)
         floor = committed(grafana_db)
         done = script("backup.sh", [str(backups), "mosquitto-data", "grafana-data"], env)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -166,15 +172,6 @@ def test_restore_refuses_a_backup_that_does_not_match_its_sums(tmp_path: Path) -
     subprocess.run("sha256sum ./nodered-data.tar.gz > SHA256SUMS", shell=True, cwd=backup, check=True)
     with open(backup / "nodered-data.tar.gz", "ab") as archive:
         archive.write(b"\0")
-    filled_env(tmp_path, DOMAIN="notes.example.test")
-    env = {
-        **os.environ,
-        "PATH": f"{install(tmp_path / 'bin').parent}{os.pathsep}{os.environ['PATH']}",
-        "FAKE_DOCKER_DIR": str(tmp_path / "engine"),
-        "ENV_FILE": str(tmp_path / ".env"),
-        "DEPLOY_DIR": str(tmp_path / "no-release"),
-        "HELPER_IMAGE": "mathnotes/app:test",
-    }
-    done = script("restore.sh", [str(backup)], env)
+    done = script("restore.sh", [str(backup)], script_env(tmp_path, tmp_path / "engine"))
     assert done.returncode != 0 and "does not match its SHA256SUMS" in done.stderr
     assert not (tmp_path / "engine" / "calls.jsonl").exists(), "nothing was stopped or touched"
