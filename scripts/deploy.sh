@@ -64,6 +64,11 @@ verify_release() {
   sums_match "$RELEASES/$1" || die "release $1 was changed after it was made (SHA256SUMS): redeploy instead"
 }
 
+# release_ids: the releases' folder names, oldest first
+release_ids() {
+  find "$RELEASES" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' | sort
+}
+
 # point LINK ID: switch the symlink LINK (current, previous) to release ID in one rename
 point() {
   ln -sfn "releases/$2" "$DEPLOY_DIR/.$1.new"
@@ -128,7 +133,7 @@ roll_out() {
 prune() {
   local id image tag keep=() tags=()
   mapfile -t keep < <(
-    find "$RELEASES" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' | sort -r | head -n "$KEEP_RELEASES"
+    release_ids | tail -n "$KEEP_RELEASES"
     release_id current
     release_id previous
   )
@@ -207,7 +212,7 @@ status() {
     [ "$id" = "$current" ] && mark="current"
     [ "$id" = "$previous" ] && mark="previous"
     printf '%-9s %s (images %s)\n' "$mark" "$id" "$(release_tag "$id")"
-  done < <(find "$RELEASES" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' | sort)
+  done < <(release_ids)
   [ -n "$current" ] || { echo "no release deployed yet"; return 0; }
   (use_release "$current" && dc ps)
 }
