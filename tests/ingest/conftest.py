@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import requests
 from paho.mqtt.properties import Properties
 
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
@@ -43,6 +44,15 @@ class Ingest:
 
 
 StartIngest = Callable[..., Ingest]
+BASE_NS = 1_700_000_000_000_000_000  # a fixed timestamp for the points the tests send
+
+
+def metric(url: str, name: str) -> float:
+    """One sample of the service's ``/metrics`` (``name`` with its labels, if any); 0 when it is not there yet."""
+    for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def service_env(broker: Mosquitto, influx: InfluxDB1, db: str, spool: Path) -> dict[str, str]:
@@ -148,7 +158,17 @@ def publish(
     client.disconnect()
 
 
-__all__ = ["Collector", "Ingest", "StartIngest", "field", "in_process_env", "publish", "service_env"]
+__all__ = [
+    "BASE_NS",
+    "Collector",
+    "Ingest",
+    "StartIngest",
+    "field",
+    "in_process_env",
+    "metric",
+    "publish",
+    "service_env",
+]
 
 
 def in_process_env(mosquitto: Mosquitto, influxdb: InfluxDB1, db: str, spool: Path, **extra: str) -> dict[str, str]:

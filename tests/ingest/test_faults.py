@@ -22,11 +22,10 @@ import requests
 
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
 
-from .conftest import StartIngest
+from .conftest import BASE_NS, StartIngest, metric
 
 # Unbounded broker queues for the session while ingest is away (Mosquitto's default keeps 1,000 messages).
 BIG_QUEUES = "max_inflight_messages 1000\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-BASE_NS = 1_700_000_000_000_000_000
 
 
 class Stream:
@@ -76,13 +75,6 @@ class Stream:
             assert wait_until(info.is_published, max(0.1, deadline - time.monotonic()), 0.01)
         self.client.loop_stop()
         self.client.disconnect()
-
-
-def metric(url: str, name: str) -> float:
-    for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_influxdb_down_for_30_seconds_mid_stream_loses_nothing(

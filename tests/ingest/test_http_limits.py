@@ -20,8 +20,7 @@ import requests
 from mathnotes.testing.servers import InfluxDB1, wait_until
 
 from ..procfs import tree_kb
-from .conftest import StartIngest
-from .test_faults import metric
+from .conftest import StartIngest, metric
 
 BUDGET_MB = 128
 MiB = 1024 * 1024

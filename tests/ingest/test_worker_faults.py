@@ -34,8 +34,7 @@ from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
-from .conftest import Collector, Ingest, StartIngest, in_process_env, publish, service_env
-from .test_faults import BASE_NS, metric
+from .conftest import BASE_NS, Collector, Ingest, StartIngest, in_process_env, metric, publish, service_env
 
 FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
 LIMITED = (
