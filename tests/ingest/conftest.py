@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -13,8 +14,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import requests
+from flask.testing import FlaskClient
 from paho.mqtt.properties import Properties
 
+from mathnotes.config import load
+from mathnotes.ingest.app import create_app
+from mathnotes.ingest.service import IngestService
+from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 from ..conftest import RunService
@@ -165,6 +171,7 @@ __all__ = [
     "StartIngest",
     "field",
     "in_process_env",
+    "in_process_service",
     "metric",
     "publish",
     "service_env",
@@ -185,3 +192,19 @@ def in_process_env(mosquitto: Mosquitto, influxdb: InfluxDB1, db: str, spool: Pa
         "INGEST_STATS_INTERVAL_S": "0",
         **extra,
     }
+
+
+@contextlib.contextmanager
+def in_process_service(
+    mosquitto: Mosquitto, influxdb: InfluxDB1, db: str, spool: Path, **extra: str
+) -> Iterator[tuple[IngestService, FlaskClient]]:
+    """An ``IngestService`` started inside the test process (``in_process_env``), connected to the broker,
+    with a Flask test client of its app; stopped afterwards."""
+    env = in_process_env(mosquitto, influxdb, db, spool, **extra)
+    service = IngestService(load(IngestSettings, env, env_file="/nonexistent/.env"))
+    service.start()
+    try:
+        assert wait_until(service.consumer.connected.is_set, 20)
+        yield service, create_app(service.settings, service).test_client()
+    finally:
+        service.stop()

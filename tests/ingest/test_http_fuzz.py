@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mathnotes.config import load
-from mathnotes.ingest.app import create_app
-from mathnotes.ingest.service import IngestService
-from mathnotes.ingest.settings import IngestSettings
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
+from mathnotes.testing.servers import InfluxDB1, Mosquitto
 
-from .conftest import in_process_env
+from .conftest import in_process_service
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +28,9 @@ def client(
 ) -> Iterator[FlaskClient]:
     db = f"fuzz_{uuid.uuid4().hex[:6]}"
     spool = tmp_path_factory.mktemp("fuzz-spool")
-    env = in_process_env(mosquitto, influxdb, db, spool, INGEST_MAX_BODY_BYTES="4096", INGEST_FLUSH_MS="50")
-    settings_ = load(IngestSettings, env, env_file=str(Path("/nonexistent.env")))
-    service = IngestService(settings_)
-    service.start()
-    assert wait_until(service.consumer.connected.is_set, 20)
-    yield create_app(settings_, service).test_client()
-    service.stop()
+    extra = {"INGEST_MAX_BODY_BYTES": "4096", "INGEST_FLUSH_MS": "50"}
+    with in_process_service(mosquitto, influxdb, db, spool, **extra) as (_service, client):
+        yield client
 
 
 json_values: Any = st.recursive(

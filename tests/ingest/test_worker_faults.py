@@ -28,13 +28,10 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from mathnotes.config import load
-from mathnotes.ingest.app import create_app
 from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
-from mathnotes.ingest.settings import IngestSettings
 from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
-from .conftest import BASE_NS, Collector, Ingest, StartIngest, in_process_env, metric, publish, service_env
+from .conftest import BASE_NS, Collector, Ingest, StartIngest, in_process_service, metric, publish, service_env
 
 FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
 LIMITED = (
@@ -219,12 +216,8 @@ def in_process(
     mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path
 ) -> Iterator[tuple[IngestService, FlaskClient]]:
     db = f"k{uuid.uuid4().hex[:8]}"
-    env = in_process_env(mosquitto, influxdb, db, tmp_path / "spool")
-    service = IngestService(load(IngestSettings, env, env_file=str(tmp_path / "none.env")))
-    service.start()
-    assert wait_until(service.consumer.connected.is_set, 20)
-    yield service, create_app(service.settings, service).test_client()
-    service.stop()
+    with in_process_service(mosquitto, influxdb, db, tmp_path / "spool") as running:
+        yield running
 
 
 def kill(thread: threading.Thread) -> None:
