@@ -104,6 +104,6 @@ in_volume() {
     shift
   done
   shift
-  docker run --rm --user 0 --entrypoint python -v "${PROJECT}_$volume:/data" "${mounts[@]}" "$HELPER" \
+  docker run --rm --user 0 --entrypoint python -v "${PROJECT}_$volume:/data" "${mounts[@]}" "${HELPER:?the calling script sets HELPER from helper_image}" \
     -m mathnotes.backup "$@"
 }
