@@ -15,8 +15,8 @@ Prints one JSON object:
 * ``outage``: peak RSS of the ingest process while InfluxDB is down at 2,000 msg/s, the spool's
   peak size, and the loss once InfluxDB is back.
 
-    .venv/bin/python bench/ingest.py            # short run (< 3 min)
-    .venv/bin/python bench/ingest.py --full     # 100k backlog, 60 s latency run, 60 s outage
+    .venv/bin/python -m bench.ingest            # short run (< 3 min)
+    .venv/bin/python -m bench.ingest --full     # 100k backlog, 60 s latency run, 60 s outage
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import requests
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 from mathnotes.ingest.mqttclient import FastClient
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 BROKER_CONF = "max_inflight_messages {inflight}\nmax_queued_messages 0\nmax_queued_bytes 0\n"
 

@@ -1,6 +1,6 @@
 """Vision API benchmark: the real ``mathnotes-vision`` (shipped gunicorn settings) against a fake model.
 
-The fake model (``python -m mathnotes.testing.fake_openai --delay 1``) runs in its own
+The fake model (``python -m tests.support.fake_openai --delay 1``) runs in its own
 process and takes 1 s per answer. Prints one JSON object:
 
 * ``added_latency_ms``: client-observed latency minus the model call's own time
@@ -9,7 +9,7 @@ process and takes 1 s per answer. Prints one JSON object:
 * ``upstream_bytes``: bytes sent upstream for a 12 MP phone photo against its size;
 * ``cache_hit_latency_ms``: p50/p99 of a cached answer.
 
-    .venv/bin/python bench/vision.py [--seconds 20] [--clients 64]
+    .venv/bin/python -m bench.vision [--seconds 20] [--clients 64]
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 
 import requests
 from PIL import Image, ImageDraw, ImageFont
+from tests.support.servers import Mosquitto, ServiceProcess, free_port, wait_until
 
-from mathnotes.config import load
-from mathnotes.testing.servers import Mosquitto, ServiceProcess, free_port, wait_until
+from mathnotes.common.settings import load
 from mathnotes.vision.settings import VisionSettings
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -155,9 +155,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-vision-"))
     model_port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "mathnotes.testing.fake_openai", "--port", str(model_port), "--delay", str(args.delay)],
+        [sys.executable, "-m", "tests.support.fake_openai", "--port", str(model_port), "--delay", str(args.delay)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1],  # the repository root, where ``tests.support`` is found
     )
     broker = Mosquitto(work / "mosquitto")
     broker.start()

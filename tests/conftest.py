@@ -8,7 +8,7 @@ A missing server binary fails the test: CI installs every one of them.
 
 SIGTERM to pytest becomes a KeyboardInterrupt, so the run stops the way Ctrl-C stops it: fixtures
 finalize and stop their servers. Servers also die with pytest when it is SIGKILLed
-(``mathnotes.testing.servers.spawn``).
+(``tests.support.servers.spawn``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from types import FrameType
 
 import pytest
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics
 
 
 def _interrupt_on_sigterm(signum: int, _frame: FrameType | None) -> None:

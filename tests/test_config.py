@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mathnotes.config import CommonSettings, ConfigError, describe, load, mqtt_url, port, secrets_of, setting
+from mathnotes.common.logs import setup_logging
+from mathnotes.common.settings import CommonSettings, ConfigError, describe, load, mqtt_url, port, secrets_of, setting
 from mathnotes.ingest.settings import IngestSettings
-from mathnotes.logs import setup_logging
 from mathnotes.vision.settings import VisionSettings
 
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from mathnotes.testing.servers import Mosquitto, console_script
+from tests.support.servers import Mosquitto, console_script
 
 from .conftest import RunService
 

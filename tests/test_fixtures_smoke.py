@@ -17,8 +17,8 @@ import pytest
 from influxdb_client import InfluxDBClient, Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, VictoriaMetrics, wait_until
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import InfluxDB1, Mosquitto, VictoriaMetrics, wait_until
 
 from .procfs import descendants, stat
 

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "services" / "mathnotes"
 
 # pure modules: no I/O, no HTTP, no clock they do not get passed in. Checked with everything they import.
 PURE = (
-    "mathnotes.openapi",
+    "mathnotes.common.openapi",
     "mathnotes.ingest.dlq",
     "mathnotes.ingest.httpbody",
     "mathnotes.ingest.lineproto",
@@ -51,13 +51,13 @@ IO_PACKAGES = (
     "openai",
     "gunicorn",
     "waitress",
-    "mathnotes.web",
-    "mathnotes.server",
+    "mathnotes.common.httpapi",
+    "mathnotes.common.wsgi",
 )
-# the HTTP layer: the only modules that may import a web framework or mathnotes.web
+# the HTTP layer: the only modules that may import a web framework or mathnotes.common.httpapi
 HTTP_LAYER = (
-    "mathnotes.web",
-    "mathnotes.server",
+    "mathnotes.common.httpapi",
+    "mathnotes.common.wsgi",
     "mathnotes.ingest.app",
     "mathnotes.ingest.cli",
     "mathnotes.vision.app",
@@ -68,7 +68,7 @@ HTTP_LAYER = (
 )
 HTTP_PACKAGES = ("flask", "werkzeug", "gunicorn", "waitress", *HTTP_LAYER)
 SERVICES = ("mathnotes.vision", "mathnotes.ingest")
-NOT_SHARED = (*SERVICES, "mathnotes.openwebui", "mathnotes.testing")
+NOT_SHARED = (*SERVICES, "mathnotes.openwebui", "tests.support")
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def check(graph: Graph, pure: Iterable[str] = PURE) -> list[str]:
         if within(module, ("mathnotes",)) and not within(module, NOT_SHARED):
             problems += [f"shared module {p}" for p in graph.reaching(module, NOT_SHARED)]
         if within(module, SERVICES):
-            problems += [f"service module {p}" for p in graph.reaching(module, ("mathnotes.testing",))]
+            problems += [f"service module {p}" for p in graph.reaching(module, ("tests.support",))]
         if not within(module, HTTP_LAYER):  # direct imports; the HTTP layer's own modules are checked in turn
             problems += [
                 f"{module} imports {i.target} (the HTTP layer) at line {i.line}"
@@ -232,7 +232,7 @@ def test_the_package_keeps_its_layers() -> None:
 def test_the_domains_do_not_reach_the_http_layer() -> None:
     graph = real_graph()
     for domain in ("mathnotes.vision.analyzer", "mathnotes.ingest.service"):
-        problems = graph.reaching(domain, ("flask", "werkzeug", "mathnotes.web", "mathnotes.server"))
+        problems = graph.reaching(domain, ("flask", "werkzeug", "mathnotes.common.httpapi", "mathnotes.common.wsgi"))
         assert not problems, "\n".join(problems)
 
 
@@ -249,11 +249,11 @@ def test_the_checker_sees_the_whole_package() -> None:
 
 SYNTHETIC = {
     "mathnotes": "",
-    "mathnotes.web": "import flask\n",
-    "mathnotes.logs": "import logging\n",
+    "mathnotes.common.httpapi": "import flask\n",
+    "mathnotes.common.logs": "import logging\n",
     "mathnotes.vision": "",
     "mathnotes.vision.prompts": "import json\nfrom . import helpers\n",
-    "mathnotes.vision.helpers": "def later():\n    from ..web import ApiError\n    return ApiError\n",
+    "mathnotes.vision.helpers": "def later():\n    from ..common.httpapi import ApiError\n    return ApiError\n",
     "mathnotes.vision.analyzer": "from .prompts import build\n",
     "mathnotes.ingest": "",
     "mathnotes.ingest.parse": "from .topics import TopicTemplate\n",
@@ -268,11 +268,13 @@ def synthetic(**changes: str) -> Graph:
 def test_checker_reports_a_pure_module_reaching_http_through_a_lazy_relative_import() -> None:
     problems = check(synthetic(), pure=["mathnotes.vision.prompts"])
     assert any(
-        p.startswith("pure module mathnotes.vision.prompts imports mathnotes.web")
+        p.startswith("pure module mathnotes.vision.prompts imports mathnotes.common.httpapi")
         and "mathnotes.vision.prompts -> mathnotes.vision.helpers" in p
         for p in problems
     ), problems
-    assert any("mathnotes.vision.helpers imports mathnotes.web (the HTTP layer) at line 2" in p for p in problems)
+    assert any(
+        "mathnotes.vision.helpers imports mathnotes.common.httpapi (the HTTP layer) at line 2" in p for p in problems
+    )
 
 
 def test_checker_reports_a_direct_io_import_in_a_pure_module() -> None:
@@ -291,8 +293,8 @@ def test_checker_reports_one_service_importing_the_other() -> None:
 
 
 def test_checker_reports_a_shared_module_importing_a_service() -> None:
-    problems = check(synthetic(**{"mathnotes.logs": "import mathnotes.ingest.topics\n"}), pure=[])
-    assert any(p.startswith("shared module mathnotes.logs imports mathnotes.ingest") for p in problems), problems
+    problems = check(synthetic(**{"mathnotes.common.logs": "import mathnotes.ingest.topics\n"}), pure=[])
+    assert any(p.startswith("shared module mathnotes.common.logs imports mathnotes.ingest") for p in problems), problems
 
 
 def test_checker_reports_an_import_cycle_even_through_a_function() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mathnotes.testing.servers import free_port
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

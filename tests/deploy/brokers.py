@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathnotes.testing.servers import free_port, spawn, wait_until
+from tests.support.servers import free_port, spawn, wait_until
 
 from .rig import REPO
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port
 
 from .brokers import Broker, start_broker
 from .rig import NginxRig

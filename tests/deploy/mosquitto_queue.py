@@ -26,7 +26,7 @@ import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mathnotes.testing.servers import wait_until
+from tests.support.servers import wait_until
 
 from ..procfs import status_kb
 from .brokers import MOSQUITTO_DIR, PASSWORDS, Broker, start_broker

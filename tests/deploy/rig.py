@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from mathnotes.testing.servers import free_port, spawn, wait_until
+from tests.support.servers import free_port, spawn, wait_until
 
 __all__ = ["NGINX_DIR", "REPO", "NginxRig", "loopback_upstreams", "upstream_names"]
 

@@ -2,7 +2,7 @@
 
 A :class:`StandIn` is a real HTTP/1.1 server on a free loopback port. It answers every request with
 JSON naming itself and the path it received, and upgrades WebSocket handshakes and echoes text frames.
-:class:`HeldStream` is a reply for the fake model (``mathnotes.testing.fake_openai``) that streams its
+:class:`HeldStream` is a reply for the fake model (``tests.support.fake_openai``) that streams its
 first piece at once and the rest only after :meth:`HeldStream.release`, so a test can see whether the
 vision API's first event crossed nginx while the model was still holding the rest of its answer.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from mathnotes.testing.fake_openai import Reply
+from tests.support.fake_openai import Reply
 
 __all__ = ["WS_GUID", "HeldStream", "StandIn", "note_png", "read_frame", "write_frame"]
 

@@ -13,7 +13,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from mathnotes.testing.servers import InfluxDB1, wait_until
+from tests.support.servers import InfluxDB1, wait_until
 
 DB = "backup_probe"
 NS = 1_700_000_000_000_000_000

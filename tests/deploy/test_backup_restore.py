@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, wait_until
 
 from .composefile import filled_env
 from .fake_docker import install

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mathnotes.backup import BackupError, archive, restore
-from mathnotes.testing.servers import wait_until
+from tests.support.servers import wait_until
 
 BATCH = 50
 

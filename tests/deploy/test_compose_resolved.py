@@ -2,7 +2,7 @@
 
 What ``docker compose config`` would catch, without an engine: every variable resolves, nested
 defaults give the right URLs, and the environment each of our services receives is accepted by
-its own settings loader (``mathnotes.config.load``), as at container start.
+its own settings loader (``mathnotes.common.settings.load``), as at container start.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mathnotes.config import load
+from mathnotes.common.settings import load
 from mathnotes.ingest.settings import IngestSettings
 from mathnotes.vision.settings import VisionSettings
 

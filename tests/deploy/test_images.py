@@ -12,7 +12,7 @@ import pytest
 import tomllib
 import yaml
 
-from mathnotes.testing.servers import free_port
+from tests.support.servers import free_port
 
 from .conftest import Front
 from .rig import REPO

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import free_port, spawn, wait_until
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import free_port, spawn, wait_until
 
 from ..n8n.harness import WORKFLOWS_DIR, Receiver, build_package, n8n_binary
 from .clients import websocket_handshake

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mathnotes.testing.servers import free_port
+from tests.support.servers import free_port
 
 from .clients import peer_certificate
 from .rig import NGINX_DIR, NginxRig, upstream_names

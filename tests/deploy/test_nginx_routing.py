@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import free_port, wait_until
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import free_port, wait_until
 
 from .clients import alpn, raw_request, read_event, sse_post, websocket_echo
 from .conftest import CLIENT_KEY, INGEST_KEY, Front

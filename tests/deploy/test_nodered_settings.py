@@ -22,8 +22,8 @@ import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import free_port, spawn, wait_until
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import free_port, spawn, wait_until
 
 from ..nodered.harness import red_js
 from .brokers import PASSWORDS, Broker

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1, Mosquitto
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import InfluxDB1, Mosquitto
 
 from ..nodered.harness import Suite, start_suite
 from ..nodered.mqtt import publish

@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from mathnotes.testing.servers import InfluxDB1, wait_until
+from tests.support.servers import InfluxDB1, wait_until
 
 from ..nodered.harness import Suite
 from .conftest import now_ms

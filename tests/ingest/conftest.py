@@ -17,11 +17,11 @@ import requests
 from flask.testing import FlaskClient
 from paho.mqtt.properties import Properties
 
-from mathnotes.config import load
+from mathnotes.common.settings import load
 from mathnotes.ingest.app import create_app
 from mathnotes.ingest.service import IngestService
 from mathnotes.ingest.settings import IngestSettings
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, wait_until
 
 from ..conftest import RunService
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from mathnotes.config import load
+from mathnotes.common.settings import load
 from mathnotes.ingest.consumer import mids_to_ack
 from mathnotes.ingest.pipeline import Item
 from mathnotes.ingest.service import IngestService

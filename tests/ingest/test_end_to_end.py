@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import requests
 
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, wait_until
 
 from .conftest import Collector, Ingest, StartIngest, metric, publish
 

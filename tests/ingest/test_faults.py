@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import requests
 
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, wait_until
 
 from .conftest import BASE_NS, StartIngest, metric
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from mathnotes.testing.servers import Mosquitto
+from tests.support.servers import Mosquitto
 
 from .conftest import StartIngest
 

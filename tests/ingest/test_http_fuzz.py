@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mathnotes.testing.servers import InfluxDB1, Mosquitto
+from tests.support.servers import InfluxDB1, Mosquitto
 
 from .conftest import in_process_service
 

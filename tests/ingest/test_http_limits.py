@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from mathnotes.testing.servers import InfluxDB1, wait_until
+from tests.support.servers import InfluxDB1, wait_until
 
 from ..procfs import tree_kb
 from .conftest import StartIngest, metric

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from mathnotes.testing.servers import Mosquitto
+from tests.support.servers import Mosquitto
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
 

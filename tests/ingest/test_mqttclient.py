@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish
-from mathnotes.testing.servers import Mosquitto
+from tests.support.servers import Mosquitto
 
 from .conftest import publish
 

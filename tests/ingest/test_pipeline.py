@@ -19,7 +19,7 @@ from mathnotes.ingest import influx
 from mathnotes.ingest.metrics import IngestMetrics
 from mathnotes.ingest.pipeline import DeadLetter, Item, Pipeline
 from mathnotes.ingest.spool import Spool
-from mathnotes.testing.servers import wait_until
+from tests.support.servers import wait_until
 
 
 class ScriptedWriter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mathnotes.config import describe
+from mathnotes.common.settings import describe
 from mathnotes.ingest.settings import IngestSettings
 
 README = Path(__file__).resolve().parents[2] / "services" / "mathnotes" / "ingest" / "README.md"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, wait_until
 
 from .conftest import StartIngest
 

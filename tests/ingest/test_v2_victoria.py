@@ -7,7 +7,7 @@ import uuid
 
 import requests
 
-from mathnotes.testing.servers import Mosquitto, VictoriaMetrics, wait_until
+from tests.support.servers import Mosquitto, VictoriaMetrics, wait_until
 
 from .conftest import StartIngest, publish
 

@@ -29,7 +29,7 @@ import requests
 from flask.testing import FlaskClient
 
 from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
 from .conftest import BASE_NS, Collector, Ingest, StartIngest, in_process_service, metric, publish, service_env
 

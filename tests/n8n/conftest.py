@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
 
 from .harness import WORKFLOWS_DIR, N8nHome, N8nServer, Receiver, build_package, n8n_binary
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from mathnotes.testing.servers import LOOPBACK, Managed, free_port, wait_until
+from tests.support.servers import LOOPBACK, Managed, free_port, wait_until
 
 __all__ = ["PACKAGE_DIR", "WORKFLOWS_DIR", "N8nHome", "N8nServer", "Receiver", "build_package", "n8n_binary"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1, ServiceProcess
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import InfluxDB1, ServiceProcess
 
 from .conftest import INGEST_KEY, WORKFLOW_FILES, credentials, make_home, workflow_env
 from .harness import WORKFLOWS_DIR, Receiver

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import InfluxDB1
 
 from .conftest import DB, WEBHOOK_AUTH, note_photo, request_image
 from .harness import N8nServer, Receiver

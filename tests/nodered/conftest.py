@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import InfluxDB1, Mosquitto
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import InfluxDB1, Mosquitto
 
 from .harness import Suite, start_suite
 from .support import Webhook

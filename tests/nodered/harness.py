@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, spawn, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, spawn, wait_until
 
 __all__ = ["FLOWS", "NAMES", "REPO", "NodeRed", "Suite", "load_flow", "node_red_home", "red_js", "start_suite"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, wait_until
 
 __all__ = ["Collector", "publish"]
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, wait_until
 
 from .harness import FLOWS, NodeRed
 

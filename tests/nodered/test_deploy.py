@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mathnotes.testing.servers import Mosquitto, free_port
+from tests.support.servers import Mosquitto, free_port
 
 from .harness import FLOWS, NAMES, NodeRed, load_flow
 from .mqtt import Collector, publish

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import InfluxDB1, Mosquitto, wait_until
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import InfluxDB1, Mosquitto, wait_until
 
 from .conftest import WEBHOOK_TOKEN
 from .harness import SIM_DEVICES, Suite

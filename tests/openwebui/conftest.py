@@ -22,8 +22,8 @@ import pytest
 from pydantic import BaseModel, Field, create_model
 
 from mathnotes.openwebui import TOOL_FILES
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import ServiceProcess
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import ServiceProcess
 
 VISION_KEY = "vision-key-for-openwebui-tests"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mathnotes.testing.servers import InfluxDB1
+from tests.support.servers import InfluxDB1
 
 from .conftest import Events, load_tool
 

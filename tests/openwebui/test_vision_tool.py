@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import ServiceProcess
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import ServiceProcess
 
 from .conftest import VISION_KEY, Events, load_tool
 

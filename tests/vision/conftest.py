@@ -14,12 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image, ImageDraw, ImageFont
 
-from mathnotes.config import load
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import Managed, ServerUnavailable
+from mathnotes.common.settings import load
 from mathnotes.vision.app import VisionState, create_app
 from mathnotes.vision.settings import VisionSettings
 from mathnotes.vision.upstream import Upstream
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import Managed, ServerUnavailable
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 API_KEY = "sk-test-0123456789abcdef"

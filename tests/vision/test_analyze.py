@@ -15,8 +15,8 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.vision.answer import STRUCTURED_SCHEMA
+from tests.support.fake_openai import FakeOpenAI, Reply
 
 from .conftest import API_KEY, AppFactory, b64, data_url, encode, render_text
 

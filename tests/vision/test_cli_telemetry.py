@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jsonschema
 
-from mathnotes.config import MqttTarget
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import console_script, free_port, wait_until
+from mathnotes.common.settings import MqttTarget
 from mathnotes.vision.metrics import VisionMetrics
 from mathnotes.vision.telemetry import Telemetry, envelope
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import console_script, free_port, wait_until
 
 from ..conftest import RunService
 from .conftest import AppFactory, b64, encode, render_text

@@ -16,8 +16,8 @@ from urllib.parse import unquote
 import pytest
 from flask.testing import FlaskClient
 
-from mathnotes.testing.fake_openai import FakeOpenAI
 from mathnotes.vision.fetch import FetchError, check_address, fetch_image
+from tests.support.fake_openai import FakeOpenAI
 
 from .conftest import AppFactory
 

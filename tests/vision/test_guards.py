@@ -8,7 +8,7 @@ import logging
 import jsonschema
 import pytest
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
+from tests.support.fake_openai import FakeOpenAI, Reply
 
 from .conftest import AppFactory, b64
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
 from mathnotes.vision.answer import parse_structured
 from mathnotes.vision.katex_commands import COMMANDS_FILE, KATEX_JS, commands, extract
+from tests.support.fake_openai import FakeOpenAI, Reply
 
 from ..conftest import RunService
 from .conftest import b64, service_env

@@ -18,10 +18,10 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import wait_until
 from mathnotes.vision.budget import BudgetExceeded, DecodeBudget
 from mathnotes.vision.settings import VisionSettings
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import wait_until
 
 from ..conftest import RunService
 from ..procfs import status_kb, tree, tree_kb

@@ -6,8 +6,8 @@ import io
 import subprocess
 import sys
 
-from mathnotes.testing.fake_openai import FakeOpenAI
 from mathnotes.vision.ocr import lines_from_boxes
+from tests.support.fake_openai import FakeOpenAI
 
 from .conftest import AppFactory, encode, render_text
 

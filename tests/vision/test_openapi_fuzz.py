@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from mathnotes.testing.fake_openai import DEFAULT_CONTENT, FakeOpenAI
+from tests.support.fake_openai import DEFAULT_CONTENT, FakeOpenAI
 
 from .conftest import AppFactory
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import free_port
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import free_port
 
 from .conftest import AppFactory, Redis, b64, encode, render_text
 

@@ -11,8 +11,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import requests
 
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import Mosquitto, wait_until
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import Mosquitto, wait_until
 
 from ..conftest import RunService
 from .conftest import b64, service_env

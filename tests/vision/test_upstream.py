@@ -8,11 +8,11 @@ import logging
 
 import pytest
 
-from mathnotes.config import ConfigError, load
-from mathnotes.testing.fake_openai import FakeOpenAI, Reply
-from mathnotes.testing.servers import free_port
+from mathnotes.common.settings import ConfigError, load
 from mathnotes.vision.settings import VisionSettings
 from mathnotes.vision.upstream import Upstream, UpstreamError, retry_after_seconds
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import free_port
 
 from .conftest import API_KEY, AppFactory, Settings, Sleeps, b64
 

@@ -24,8 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from mathnotes.testing.fake_openai import FakeOpenAI
-from mathnotes.testing.servers import ServiceProcess
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import ServiceProcess
 
 from ..conftest import RunService
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from selenium.webdriver.common.by import By
 
-from mathnotes.testing.fake_openai import Reply
+from tests.support.fake_openai import Reply
 
 from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, math_note
 

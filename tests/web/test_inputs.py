@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from selenium.webdriver.common.by import By
 
-from mathnotes.testing.fake_openai import Reply
+from tests.support.fake_openai import Reply
 
 from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note
 from .test_modules import run_module

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..web import ApiError, install_common
+from ..common.httpapi import ApiError, install_common
 from .httpbody import MAX_LISTED, Body, BodyError, json_body, line_body, listed
 from .openapi import openapi_document
 from .service import Busy, IngestService

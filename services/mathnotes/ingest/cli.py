@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..bootstrap import load_or_exit
-from ..server import serve
+from ..common.bootstrap import load_or_exit
+from ..common.wsgi import serve
 from .app import create_app
 from .service import WATCHDOG_EXIT, IngestService
 from .settings import IngestSettings

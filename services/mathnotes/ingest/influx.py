@@ -21,7 +21,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from ..config import CommonSettings
+from ..common.settings import CommonSettings
 
 __all__ = ["Rejected", "Retryable", "TooLarge", "WriteError", "Writer", "make_writer"]
 

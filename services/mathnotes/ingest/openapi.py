@@ -6,7 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
+from ..common.openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
 from .settings import IngestSettings
 
 __all__ = ["openapi_document"]

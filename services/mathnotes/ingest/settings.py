@@ -1,11 +1,11 @@
-"""Settings of ``mathnotes-ingest`` (the shared ones are in ``mathnotes.config``)."""
+"""Settings of ``mathnotes-ingest`` (the shared ones are in ``mathnotes.common.settings``)."""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
 
-from ..config import CommonSettings, ConfigError, boolean, choice, csv, integer, number, port, setting
+from ..common.settings import CommonSettings, ConfigError, boolean, choice, csv, integer, number, port, setting
 from .topics import TopicTemplate
 
 __all__ = ["IngestSettings"]

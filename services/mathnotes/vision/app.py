@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..web import ApiError, install_common, request_id
+from ..common.httpapi import ApiError, install_common, request_id
 from .analyzer import AnalysisError, Analyzer, Outcome
 from .answer import STRUCTURED_SCHEMA
 from .cache import make_cache

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
-from ..logs import get_logger
+from ..common.logs import get_logger
 
 __all__ = ["AnswerCache", "MemoryCache", "RedisCache", "cache_key", "make_cache"]
 

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..bootstrap import load_or_exit
-from ..config import describe
+from ..common.bootstrap import load_or_exit
+from ..common.settings import describe
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
 

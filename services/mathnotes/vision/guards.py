@@ -12,8 +12,8 @@ import hmac
 
 from flask import Flask, Response, g, request
 
-from ..logs import get_logger
-from ..web import ApiError
+from ..common.httpapi import ApiError
+from ..common.logs import get_logger
 from .metrics import VisionMetrics
 from .ratelimit import Limiter, headers_for
 from .settings import VisionSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
+from ..common.openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
 from .answer import STRUCTURED_SCHEMA
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings

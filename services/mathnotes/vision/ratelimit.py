@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..logs import get_logger
+from ..common.logs import get_logger
 from .store import SqliteStore
 
 __all__ = ["Decision", "Limiter", "MemoryLimiter", "RedisLimiter", "SqliteLimiter", "headers_for", "make_limiter"]

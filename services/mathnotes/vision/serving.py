@@ -83,7 +83,7 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 
 def _hooks(settings: VisionSettings) -> dict[str, Any]:
-    log = logging.getLogger("mathnotes.server")
+    log = logging.getLogger("mathnotes.common.wsgi")
     url = f"http://{settings.host}:{settings.port}"
 
     def when_ready(_server: Any) -> None:

@@ -9,7 +9,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..config import CommonSettings, ConfigError, boolean, choice, csv, http_url, integer, number, port, setting
+from ..common.settings import (
+    CommonSettings,
+    ConfigError,
+    boolean,
+    choice,
+    csv,
+    http_url,
+    integer,
+    number,
+    port,
+    setting,
+)
 
 __all__ = ["ModelTarget", "VisionSettings", "is_text_only_model"]
 

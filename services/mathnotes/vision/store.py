@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..logs import get_logger
+from ..common.logs import get_logger
 
 __all__ = ["SqliteCache", "SqliteStore"]
 

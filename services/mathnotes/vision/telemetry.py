@@ -17,8 +17,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from ..config import MqttTarget
-from ..logs import get_logger
+from ..common.logs import get_logger
+from ..common.settings import MqttTarget
 from .metrics import VisionMetrics
 
 __all__ = ["Telemetry", "envelope"]

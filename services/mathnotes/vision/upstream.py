@@ -20,7 +20,7 @@ from typing import Any
 
 import openai
 
-from ..logs import get_logger
+from ..common.logs import get_logger
 from .metrics import VisionMetrics
 from .settings import ModelTarget, VisionSettings, is_text_only_model
 

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Mapping
 from typing import TypeVar
 
-from .config import CommonSettings, ConfigError, load, secrets_of
 from .logs import setup_logging
+from .settings import CommonSettings, ConfigError, load, secrets_of
 
 __all__ = ["load_or_exit"]
 

@@ -18,7 +18,7 @@ The same control is available over HTTP for other processes:
 ``POST /_fake/script`` (a JSON list of replies), ``POST /_fake/default``,
 ``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/json_mode`` (``{"supported": false}``).
 
-    python -m mathnotes.testing.fake_openai --port 8000 --delay 1
+    python -m tests.support.fake_openai --port 8000 --delay 1
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from .logs import get_logger
 
 __all__ = ["HEADER_BYTES", "IDLE_S", "INBUF_BYTES", "SLACK_BYTES", "serve"]
 
-log = get_logger("mathnotes.server")
+log = get_logger("mathnotes.common.wsgi")
 INBUF_BYTES = 64 * 1024  # of a request body held in memory; the rest waits in a temporary file
 HEADER_BYTES = 32 * 1024
 SLACK_BYTES = 1024 * 1024  # past max_body_bytes + this, a body is refused unread
