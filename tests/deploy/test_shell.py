@@ -1,4 +1,5 @@
-"""Every shell script and entry point we ship passes shellcheck (Debian's shellcheck)."""
+"""Every shell script and entry point we ship passes shellcheck (Debian's shellcheck), ``./stack`` and
+``.ci/run`` (no ``.sh`` extension) included."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ SCRIPTS = sorted(
     {
         *REPO.joinpath("scripts").glob("*.sh"),
         *REPO.joinpath("docker").rglob("*.sh"),
+        REPO / "stack",
+        REPO / ".ci" / "run",
     }
 )
 
@@ -21,6 +24,7 @@ SCRIPTS = sorted(
 def test_scripts_are_found() -> None:
     names = {p.name for p in SCRIPTS}
     assert {"setup-server.sh", "deploy.sh", "backup.sh", "docker-entrypoint.sh", "entrypoint.sh"} <= names
+    assert {"stack", "run"} <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
