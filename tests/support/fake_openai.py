@@ -145,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, reply: Reply, body: dict[str, Any]) -> None:
         if reply.delay:
-            time.sleep(reply.delay)
+            time.sleep(reply.delay)  # the scripted latency of a slow model, not a wait for anything
         if reply.drop:
             self.close_connection = True
             self.connection.close()
@@ -199,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         for piece in _chunks(content):
             if reply.chunk_delay:
-                time.sleep(reply.chunk_delay)
+                time.sleep(reply.chunk_delay)  # scripted: a model that streams slowly
             event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
         event([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
