@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, VictoriaMetrics
+from tests.support.servers import InfluxDB1, Mosquitto, RunService, ServiceProcess, VictoriaMetrics
 
 
 def _interrupt_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -71,9 +71,6 @@ def fake_model() -> Iterator[FakeOpenAI]:
 def model(fake_model: FakeOpenAI) -> FakeOpenAI:
     fake_model.reset()
     return fake_model
-
-
-RunService = Callable[..., ServiceProcess]
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from tests.support.servers import Mosquitto, console_script
-
-from .conftest import RunService
+from tests.support.servers import Mosquitto, RunService, console_script
 
 
 @pytest.mark.parametrize("script", ["mathnotes-vision", "mathnotes-ingest"])

@@ -14,7 +14,7 @@ import yaml
 
 from tests.support.servers import free_port
 
-from .conftest import Front
+from .front import Front
 from .rig import REPO
 
 DOCKERFILES = {

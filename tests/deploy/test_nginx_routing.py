@@ -12,7 +12,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import free_port, wait_until
 
 from .clients import alpn, raw_request, read_event, sse_post, websocket_echo
-from .conftest import CLIENT_KEY, INGEST_KEY, Front
+from .front import CLIENT_KEY, INGEST_KEY, Front
 from .rig import NginxRig
 from .standins import HeldStream, StandIn, note_png
 

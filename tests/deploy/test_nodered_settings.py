@@ -28,7 +28,7 @@ from tests.support.servers import free_port, spawn, wait_until
 from ..nodered.harness import red_js
 from .brokers import PASSWORDS, Broker
 from .clients import websocket_handshake
-from .conftest import NODERED_KEY, Front
+from .front import NODERED_KEY, Front
 from .rig import REPO, NginxRig
 from .standins import note_png
 

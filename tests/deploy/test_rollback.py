@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from .composefile import filled_env
-from .conftest import Front
 from .fake_docker import UNHEALTHY_MARK, install, tree_digest
+from .front import Front
 from .rig import REPO
 
 COMPOSE = "docker-compose.prod.yml"

@@ -3,7 +3,6 @@ plus vision requests made through the notes-camera flow (â†’ mathnotes-vision â†
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -47,7 +46,3 @@ def filled(
         yield suite
     finally:
         suite.stop()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

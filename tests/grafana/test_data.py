@@ -5,6 +5,7 @@ and the vision panels' figures agree with the vision service's own Prometheus co
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.servers import InfluxDB1, wait_until
 
 from ..nodered.harness import Suite
-from .conftest import now_ms
 from .dashboards import NAMES, datasource, load, panels
 from .macros import Variable, expand, interval_for
 
 DEFAULT_MAX_DATA_POINTS = 1000  # Grafana uses about the panel's width in pixels
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _range_ms(text: str) -> int:

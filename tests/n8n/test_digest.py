@@ -12,8 +12,8 @@ import requests
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import InfluxDB1, ServiceProcess
 
-from .conftest import INGEST_KEY, WORKFLOW_FILES, credentials, make_home, workflow_env
 from .harness import WORKFLOWS_DIR, Receiver
+from .support import INGEST_KEY, WORKFLOW_FILES, credentials, make_home, workflow_env
 
 
 def at(day: datetime, hour: int) -> str:

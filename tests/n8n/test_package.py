@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import VISION_KEY
 from .harness import PACKAGE_DIR, N8nServer
+from .support import VISION_KEY
 
 Running = tuple[N8nServer, dict[str, dict[str, Any]]]
 

@@ -11,8 +11,8 @@ import requests
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import InfluxDB1
 
-from .conftest import DB, WEBHOOK_AUTH, note_photo, request_image
 from .harness import N8nServer, Receiver
+from .support import DB, WEBHOOK_AUTH, note_photo, request_image
 
 pytestmark = pytest.mark.usefixtures("n8n")
 

@@ -11,9 +11,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import InfluxDB1, Mosquitto
 
 from .harness import Suite, start_suite
-from .support import Webhook
-
-WEBHOOK_TOKEN = "n8n-webhook-token-for-nodered-tests"  # N8N_ALERT_WEBHOOK_TOKEN
+from .support import WEBHOOK_TOKEN, Webhook
 
 
 @pytest.fixture(scope="module")

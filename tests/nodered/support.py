@@ -10,7 +10,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-__all__ = ["Webhook", "png_bytes"]
+__all__ = ["WEBHOOK_TOKEN", "Webhook", "png_bytes"]
+
+WEBHOOK_TOKEN = "n8n-webhook-token-for-nodered-tests"  # N8N_ALERT_WEBHOOK_TOKEN
 
 
 class Webhook:

@@ -11,10 +11,9 @@ import requests
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import InfluxDB1, Mosquitto, wait_until
 
-from .conftest import WEBHOOK_TOKEN
 from .harness import SIM_DEVICES, Suite
 from .mqtt import Collector, publish
-from .support import Webhook, png_bytes
+from .support import WEBHOOK_TOKEN, Webhook, png_bytes
 
 MEASUREMENTS = ("temperature", "humidity", "co2", "battery", "counter")
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.servers import InfluxDB1
 
-from .conftest import Events, load_tool
+from .tools import Events, load_tool
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import load_tool, tool_specs
+from .tools import load_tool, tool_specs
 
 
 @pytest.mark.parametrize("name", ["math_notes_vision", "telemetry"])

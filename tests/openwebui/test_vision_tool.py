@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import ServiceProcess
 
-from .conftest import VISION_KEY, Events, load_tool
+from .tools import VISION_KEY, Events, load_tool
 
 ANSWER = "Transcribed: $\\frac{a}{b} + c$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$"
 

@@ -33,6 +33,7 @@ __all__ = [
     "InfluxDB1",
     "Managed",
     "Mosquitto",
+    "RunService",
     "ServerUnavailable",
     "ServiceProcess",
     "VictoriaMetrics",
@@ -381,3 +382,7 @@ class ServiceProcess(Managed):
     def wait(self, timeout: float = 30.0) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
+
+
+# what the ``run_service`` fixture (tests/conftest.py) gives a test: ``run_service(script, env, args, health)``
+RunService = Callable[..., ServiceProcess]
