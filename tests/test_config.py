@@ -37,6 +37,11 @@ def test_environment_overrides_dotenv_and_empty_counts_as_unset(tmp_path: Path) 
     assert blank.port == 3001
 
 
+def test_ingest_names_a_bad_influx_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^INFLUX_URL: expected an http:// or https:// URL"):
+        load(IngestSettings, {"INFLUX_URL": "influx:8086"}, env_file=str(tmp_path / "none"))
+
+
 def test_env_file_variable_names_the_file(tmp_path: Path) -> None:
     other = tmp_path / "prod.env"
     other.write_text("INGEST_PORT=3999\n")
@@ -50,7 +55,7 @@ def test_env_file_variable_names_the_file(tmp_path: Path) -> None:
         ({"PORT": "70000"}, "PORT: expected an integer from 1 to 65535, got '70000'"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: expected one of json, text, got 'xml'"),
         ({"MQTT_URL": "http://x"}, "MQTT_URL: expected a URL like mqtt://user:pass@host:1883"),
-        ({"INFLUX_URL": "influx:8086"}, "INFLUX_URL: expected an http:// or https:// URL"),
+        ({"DASHSCOPE_BASE_URL": "dashscope:443"}, "DASHSCOPE_BASE_URL: expected an http:// or https:// URL"),
         ({"RATE_LIMIT_MAX_REQUESTS": "0"}, "RATE_LIMIT_MAX_REQUESTS: expected an integer from 1"),
     ],
 )
@@ -98,5 +103,13 @@ def test_secrets_are_redacted_from_logs(tmp_path: Path, capsys: pytest.CaptureFi
 def test_every_setting_is_documented() -> None:
     for cls in (VisionSettings, IngestSettings):
         rows = describe(cls)
-        assert {"LOG_LEVEL", "LOG_FORMAT", "MQTT_URL", "INFLUX_URL"} <= {r[0] for r in rows}
+        assert {"LOG_LEVEL", "LOG_FORMAT", "MQTT_URL", "MQTT_CA_FILE"} <= {r[0] for r in rows}
         assert all(doc for _env, _default, doc in rows), cls
+
+
+def test_each_service_lists_only_the_settings_it_reads() -> None:
+    vision = {env for env, _default, _doc in describe(VisionSettings)}
+    ingest = {env for env, _default, _doc in describe(IngestSettings)}
+    assert not {env for env in vision if env.startswith(("INFLUX_", "INGEST_"))}, "vision never reads these"
+    assert {"INFLUX_URL", "INFLUX_TOKEN", "INFLUX_ORG", "INFLUX_BUCKET", "INFLUX_API"} <= ingest
+    assert not {env for env in ingest if env.startswith(("VISION_", "DASHSCOPE_"))}

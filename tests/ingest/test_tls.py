@@ -1,4 +1,4 @@
-"""``mqtts://``: the service verifies the broker's certificate (INGEST_MQTT_CA_FILE) and consumes over TLS."""
+"""``mqtts://``: the service verifies the broker's certificate (MQTT_CA_FILE) and consumes over TLS."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tmp_path: Path) -> N
     broker.start()
     try:
         url = f"mqtts://127.0.0.1:{broker.port}"
-        ing = start_ingest({"MQTT_URL": url, "INGEST_MQTT_CA_FILE": str(ca)}, broker=broker)
+        ing = start_ingest({"MQTT_URL": url, "MQTT_CA_FILE": str(ca)}, broker=broker)
         assert "mqtts://127.0.0.1" in ing.proc.log_text()
         device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-{uuid.uuid4().hex[:6]}")
         device.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
@@ -86,7 +86,7 @@ def test_mqtts_refuses_a_broker_it_cannot_verify(start_ingest: StartIngest, tmp_
     broker = Mosquitto(tmp_path / "tls-broker", extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
     broker.start()
     try:
-        # no INGEST_MQTT_CA_FILE: the system CAs do not know this broker's CA
+        # no MQTT_CA_FILE: the system CAs do not know this broker's CA
         ing = start_ingest({"MQTT_URL": f"mqtts://127.0.0.1:{broker.port}"}, broker=broker, wait_connected=False)
         assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in ing.proc.log_text(), 20)
         assert "connected to" not in ing.proc.log_text()

@@ -72,7 +72,7 @@ def test_full_telemetry_queue_drops_and_counts_without_blocking() -> None:
     telemetry = Telemetry(nobody, "lab", metrics, maxsize=3)  # not started: nothing drains the queue
     for i in range(10):
         telemetry.record({"status": 200, "task": "transcribe", "latency_ms": i})
-    assert telemetry.queue.qsize() == 3
+    assert telemetry.publisher.queue.qsize() == 3
     assert metrics.telemetry.labels(result="dropped")._value.get() == 7
 
 

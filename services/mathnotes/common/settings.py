@@ -34,11 +34,16 @@ __all__ = [
     "boolean",
     "choice",
     "csv",
+    "describe",
+    "http_url",
     "integer",
     "load",
     "mqtt_url",
+    "number",
     "port",
+    "secrets_of",
     "setting",
+    "text",
 ]
 
 S = TypeVar("S")
@@ -242,10 +247,6 @@ class CommonSettings:
     mqtt: MqttTarget = setting(
         "MQTT_URL", mqtt_url("mqtt://127.0.0.1:1883"), parse=mqtt_url, doc="broker, mqtt[s]://user:pass@host:port"
     )
-    influx_url: str = setting("INFLUX_URL", "http://127.0.0.1:8086", parse=http_url, doc="InfluxDB base URL")
-    influx_token: str = setting("INFLUX_TOKEN", "", secret=True, doc="InfluxDB token (v2) or user:password (v1)")
-    influx_org: str = setting("INFLUX_ORG", "mathnotes", doc="InfluxDB organisation (v2)")
-    influx_bucket: str = setting(
-        "INFLUX_BUCKET", "telemetry", doc="bucket (v2), or database or db/rp with INFLUX_API=v1"
+    mqtt_ca_file: str = setting(
+        "MQTT_CA_FILE", "", doc="CA certificate (PEM) to verify an mqtts:// broker; default: the system's CAs"
     )
-    influx_api: str = setting("INFLUX_API", "v2", parse=choice("v1", "v2"), doc="v2 write API or v1 /write")

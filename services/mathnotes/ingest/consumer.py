@@ -225,6 +225,3 @@ class Consumer:
         topic, payload = dlq_message(letter, self.settings.dlq_prefix)
         self._last_publish = self.client.publish(topic, payload, qos=1)
         log.info("rejected a message from %s: %s", letter.topic, letter.reason, extra={"detail": letter.detail})
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self._last_publish = self.client.publish(topic, payload, qos=1)

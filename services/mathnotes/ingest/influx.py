@@ -21,7 +21,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from ..common.settings import CommonSettings
+from .settings import IngestSettings
 
 __all__ = ["Rejected", "Retryable", "TooLarge", "WriteError", "Writer", "make_writer"]
 
@@ -140,7 +140,7 @@ class V2Writer:
         self.client.close()
 
 
-def make_writer(settings: CommonSettings) -> Writer:
+def make_writer(settings: IngestSettings) -> Writer:
     if settings.influx_api == "v1":
         return V1Writer(settings.influx_url, settings.influx_bucket, settings.influx_token)
     return V2Writer(settings.influx_url, settings.influx_org, settings.influx_bucket, settings.influx_token)

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 
+from ..common.telemetry import TelemetryPublisher
 from . import influx
 from .consumer import Consumer
 from .metrics import IngestMetrics
@@ -68,9 +69,13 @@ class IngestService:
         )
         self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics, self.workers.beater("parser"))
         self.workers.watch("mqtt", self.consumer.network_thread, beats=False)
-        self.telemetry = SelfTelemetry(self.metrics, self.consumer.publish, settings.site, settings.stats_interval_s)
+        publisher = TelemetryPublisher(
+            settings.mqtt, ca_file=settings.mqtt_ca_file, maxsize=10, name="ingest-telemetry"
+        )
+        self.telemetry = SelfTelemetry(self.metrics, publisher, settings.site, settings.stats_interval_s)
         if settings.stats_interval_s > 0:
             self.workers.watch("telemetry", lambda: self.telemetry.thread, beats=False)
+            self.workers.watch("telemetry-publisher", lambda: publisher.thread, beats=False)
         self._started = False
         self._stopped = threading.Event()
         self._ping_cache: tuple[float, bool] = (0.0, False)

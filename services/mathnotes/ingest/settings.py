@@ -5,7 +5,18 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from ..common.settings import CommonSettings, ConfigError, boolean, choice, csv, integer, number, port, setting
+from ..common.settings import (
+    CommonSettings,
+    ConfigError,
+    boolean,
+    choice,
+    csv,
+    http_url,
+    integer,
+    number,
+    port,
+    setting,
+)
 from .topics import TopicTemplate
 
 __all__ = ["IngestSettings"]
@@ -13,6 +24,13 @@ __all__ = ["IngestSettings"]
 
 @dataclass(frozen=True)
 class IngestSettings(CommonSettings):
+    influx_url: str = setting("INFLUX_URL", "http://127.0.0.1:8086", parse=http_url, doc="InfluxDB base URL")
+    influx_token: str = setting("INFLUX_TOKEN", "", secret=True, doc="InfluxDB token (v2) or user:password (v1)")
+    influx_org: str = setting("INFLUX_ORG", "mathnotes", doc="InfluxDB organisation (v2)")
+    influx_bucket: str = setting(
+        "INFLUX_BUCKET", "telemetry", doc="bucket (v2), or database or db/rp with INFLUX_API=v1"
+    )
+    influx_api: str = setting("INFLUX_API", "v2", parse=choice("v1", "v2"), doc="v2 write API or v1 /write")
     host: str = setting("INGEST_HOST", "0.0.0.0", doc="address the HTTP API listens on")
     port: int = setting("INGEST_PORT", 3002, parse=port, doc="HTTP port")
     topics: tuple[str, ...] = setting(
@@ -24,9 +42,6 @@ class IngestSettings(CommonSettings):
         doc="topic levels to tags and measurement; {measurement} is required",
     )
     client_id: str = setting("INGEST_CLIENT_ID", "", doc="stable MQTT client id (default mathnotes-ingest-<hostname>)")
-    mqtt_ca_file: str = setting(
-        "INGEST_MQTT_CA_FILE", "", doc="CA certificate (PEM) to verify an mqtts:// broker; default: the system's CAs"
-    )
     shared_group: str = setting(
         "INGEST_SHARED_GROUP", "", doc="MQTT 5 shared-subscription group ($share/<group>/…) to split a stream"
     )

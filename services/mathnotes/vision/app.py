@@ -75,7 +75,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
     upstream.metrics = upstream.metrics or metrics
     analyzer = Analyzer(settings, metrics, cache, upstream=upstream, ocr=ocr)
     telemetry = (
-        Telemetry(settings.mqtt, settings.site, metrics, settings.telemetry_queue).start()
+        Telemetry(settings.mqtt, settings.site, metrics, settings.telemetry_queue, settings.mqtt_ca_file).start()
         if settings.telemetry
         else None
     )
