@@ -27,6 +27,7 @@ PURE = (
     "mathnotes.ingest.workers",
     "mathnotes.vision.addresses",
     "mathnotes.vision.answer",
+    "mathnotes.vision.errors",
     "mathnotes.vision.images",
     "mathnotes.vision.inputs",
     "mathnotes.vision.pixels",

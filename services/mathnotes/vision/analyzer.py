@@ -1,8 +1,9 @@
 """One analyze request end to end: image in, answer object out (cache, model or OCR).
 
-:meth:`Analyzer.run` yields text deltas then the final answer ``dict``; errors are
-:class:`AnalysisError` with the status and code the API answers (the app turns them into its
-JSON error shape, or an ``error`` event once a stream has begun). No HTTP framework here.
+:meth:`Analyzer.run` yields text deltas then the final answer ``dict``; every refusal on the
+way is a :class:`~mathnotes.vision.errors.VisionError` raised where it is found (the image,
+the URL, the model, the decode budget) and passed on as it is: the app turns the tree into its
+JSON error shape, or an ``error`` event once a stream has begun. No HTTP framework here.
 """
 
 from __future__ import annotations
@@ -15,30 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import answer as answers
-from .budget import BudgetExceeded, DecodeBudget, shared_lock_path
+from .budget import DecodeBudget, shared_lock_path
 from .cache import AnswerCache, cache_key
-from .fetch import FetchError, fetch_image
-from .images import ImageError, Prepared, decode_base64, for_ocr, prepare
+from .errors import AnalysisError
+from .fetch import fetch_image
+from .images import Prepared, decode_base64, for_ocr, prepare
 from .inputs import AnalyzeRequest, image_kind
 from .metrics import VisionMetrics
 from .ocr import OCR_MODEL, OcrEngine
 from .prompts import build_messages, repair_message
 from .settings import VisionSettings
-from .upstream import Completion, Upstream, UpstreamError
+from .upstream import Completion, Upstream
 
-__all__ = ["AnalysisError", "Analyzer", "Outcome"]
-
-
-class AnalysisError(Exception):
-    """Why a request gets no answer: the API's status, stable ``code``, plain message, optional details/headers."""
-
-    def __init__(
-        self, status: int, code: str, message: str, *, details: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.details = details
-        self.headers = headers or {}
+__all__ = ["Analyzer", "Outcome"]
 
 
 @dataclass
@@ -85,20 +75,14 @@ class Analyzer:
     def image_bytes(self, req: AnalyzeRequest) -> bytes:
         assert req.image is not None
         if image_kind(req.image) == "url":
-            try:
-                return fetch_image(
-                    req.image,
-                    max_bytes=self.settings.max_body_bytes,
-                    timeout_s=self.settings.fetch_timeout_s,
-                    max_redirects=self.settings.fetch_max_redirects,
-                    allow=self.allow,
-                )
-            except FetchError as err:
-                raise AnalysisError(err.status, err.code, err.message) from None
-        try:
-            return decode_base64(req.image)
-        except ImageError as err:
-            raise AnalysisError(err.status, err.code, err.message) from None
+            return fetch_image(
+                req.image,
+                max_bytes=self.settings.max_body_bytes,
+                timeout_s=self.settings.fetch_timeout_s,
+                max_redirects=self.settings.fetch_max_redirects,
+                allow=self.allow,
+            )
+        return decode_base64(req.image)
 
     def passthrough(self, req: AnalyzeRequest) -> bool:
         return (
@@ -150,18 +134,13 @@ class Analyzer:
 
     def _prepare(self, data: bytes) -> tuple[Prepared, float]:
         t0 = time.perf_counter()
-        try:
-            prepared = prepare(
-                data,
-                max_pixels=self.settings.upstream_pixels,
-                max_input_pixels=self.settings.max_input_pixels,
-                quality=self.settings.jpeg_quality,
-                hold=self.decoding.hold,
-            )
-        except ImageError as err:
-            raise AnalysisError(err.status, err.code, err.message) from None
-        except BudgetExceeded as err:
-            raise _too_costly(err) from None
+        prepared = prepare(
+            data,
+            max_pixels=self.settings.upstream_pixels,
+            max_input_pixels=self.settings.max_input_pixels,
+            quality=self.settings.jpeg_quality,
+            hold=self.decoding.hold,
+        )
         seconds = time.perf_counter() - t0
         self.metrics.preprocess_latency.observe(seconds)
         return prepared, seconds * 1000
@@ -189,18 +168,13 @@ class Analyzer:
         markdown = ""
         for turn in range(self.settings.json_repair_retries + 1 if req.format == "json" else 1):
             self.metrics.image_bytes.labels(direction="upstream").inc(outcome.bytes_upstream)
-            try:
-                for item in self.upstream.stream(
-                    messages, client_streams=req.stream and turn == 0, want_json=req.format == "json"
-                ):
-                    if isinstance(item, Completion):
-                        completion = item
-                    else:
-                        yield item
-            except UpstreamError as err:
-                raise AnalysisError(
-                    err.status, err.code, err.message, details={"attempts": err.attempts}, headers=err.headers
-                ) from None
+            for item in self.upstream.stream(
+                messages, client_streams=req.stream and turn == 0, want_json=req.format == "json"
+            ):
+                if isinstance(item, Completion):
+                    completion = item
+                else:
+                    yield item
             assert completion is not None
             outcome.model = completion.model
             upstream_ms += completion.upstream_ms
@@ -219,9 +193,9 @@ class Analyzer:
                 messages = messages + repair_message(completion.text, problem)
         else:
             raise AnalysisError(
-                502,
                 "invalid_model_output",
                 f"the model's answer did not fit the structured schema after retries: {problem}",
+                502,
             )
         outcome.usage = usage_total
         assert completion is not None
@@ -247,12 +221,7 @@ class Analyzer:
         self, req: AnalyzeRequest, data: bytes, outcome: Outcome, started: float
     ) -> Generator[str, None, dict[str, Any]]:
         t0 = time.perf_counter()
-        try:
-            picture = for_ocr(data, self.settings.max_input_pixels, hold=self.decoding.hold)
-        except ImageError as err:
-            raise AnalysisError(err.status, err.code, err.message) from None
-        except BudgetExceeded as err:
-            raise _too_costly(err) from None
+        picture = for_ocr(data, self.settings.max_input_pixels, hold=self.decoding.hold)
         preprocess_ms = _ms(t0)
         self.metrics.preprocess_latency.observe(preprocess_ms / 1000)
         outcome.bytes_received = len(data)
@@ -263,7 +232,7 @@ class Analyzer:
             _text, lines = self.ocr.read(picture)
         except Exception as err:
             failed = f"the offline OCR engine failed: {type(err).__name__}"
-            raise AnalysisError(503, "ocr_unavailable", failed) from None
+            raise AnalysisError("ocr_unavailable", failed, 503) from None
         ocr_ms = _ms(t1)
         markdown = "\n\n".join(lines)
         if req.stream and markdown:
@@ -341,15 +310,6 @@ def _image_info(p: Prepared) -> dict[str, Any]:
         "bytes_received": p.bytes_received,
         "bytes_upstream": p.bytes_sent,
     }
-
-
-def _too_costly(err: BudgetExceeded) -> AnalysisError:
-    return AnalysisError(
-        400,
-        "image_too_large",
-        f"decoding this image would take {err.cost >> 20} MB; the limit is {err.total >> 20} MB "
-        "(VISION_DECODE_LARGE_MB): send fewer pixels, or a JPEG",
-    )
 
 
 def _ms(since: float) -> float:

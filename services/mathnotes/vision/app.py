@@ -19,12 +19,13 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..common.httpapi import ApiError, install_common, request_id
-from .analyzer import AnalysisError, Analyzer, Outcome
+from ..common.httpapi import error_response, install_common, request_id
+from .analyzer import Analyzer, Outcome
 from .answer import STRUCTURED_SCHEMA
 from .cache import make_cache
+from .errors import RequestError, VisionError
 from .guards import install_guards
-from .inputs import AnalyzeRequest, InvalidRequest, parse_fields
+from .inputs import AnalyzeRequest, parse_fields
 from .metrics import VisionMetrics
 from .ocr import OcrEngine
 from .openapi import openapi_document
@@ -61,6 +62,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     install_common(app, "vision")
+    app.register_error_handler(VisionError, _vision_error)
     metrics = VisionMetrics()
     limiter = (
         make_limiter(
@@ -151,7 +153,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
         metrics.in_flight.inc()
         req, data = read_request()
         g.outcome.task = req.task
-        run = _api_errors(analyzer.run(req, data, g.outcome))
+        run = analyzer.run(req, data, g.outcome)
         if not req.stream:
             result: dict[str, Any] = {}
             for item in run:
@@ -186,7 +188,7 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
                 sent_delta = True
                 yield _sse("delta", {"text": item})
                 item = next(run, None)
-        except ApiError as err:
+        except VisionError as err:
             status = err.status  # recorded even if the client is gone before the event
             yield _sse("error", {"error": {"code": err.code, "message": err.message, "request_id": request_id()}})
         finally:
@@ -197,12 +199,9 @@ def create_app(settings: VisionSettings, *, upstream: Upstream | None = None, oc
     return app
 
 
-def _api_errors(run: Generator[str | dict[str, Any], None, None]) -> Generator[str | dict[str, Any], None, None]:
-    """The analyzer's run with its :class:`AnalysisError` as the API's :class:`ApiError`: the one place they meet."""
-    try:
-        yield from run
-    except AnalysisError as err:
-        raise ApiError(err.status, err.code, err.message, details=err.details, headers=err.headers) from None
+def _vision_error(err: VisionError) -> Response:
+    """The one place the vision error tree (:mod:`.errors`) becomes the API's JSON error shape."""
+    return error_response(err.status, err.code, err.message, err.details, err.headers)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -218,30 +217,28 @@ def read_request() -> tuple[AnalyzeRequest, bytes | None]:
             fields = {k: v for k, v in request.form.items()}
             data = upload.read() if upload is not None else None
             if upload is not None and not data:
-                raise ApiError(400, "empty_image", "the file part is empty")
+                raise RequestError("empty_image", "the file part is empty")
             return parse_fields(fields, has_file=data is not None), data
         if mime.startswith("image/") or mime == "application/octet-stream":
             data = request.get_data()
             if not data:
-                raise ApiError(400, "empty_image", "the request body is empty")
+                raise RequestError("empty_image", "the request body is empty")
             return parse_fields(dict(request.args.items()), has_file=True), data
         raw = request.get_data()
         if mime == "application/json" or mime.endswith("+json") or raw.lstrip()[:1] == b"{":
             try:
                 body = json.loads(raw)
             except ValueError as err:
-                raise ApiError(400, "invalid_json", f"the body is not valid JSON: {err}") from None
+                raise RequestError("invalid_json", f"the body is not valid JSON: {err}") from None
             if not isinstance(body, dict):
-                raise ApiError(400, "invalid_json", "the body must be a JSON object")
+                raise RequestError("invalid_json", "the body must be a JSON object")
             return parse_fields(body), None
-    except InvalidRequest as err:
-        raise ApiError(400, "invalid_request", err.problems[0], details={"problems": err.problems}) from None
     except RequestEntityTooLarge:
         raise
     except BadRequest as err:
-        raise ApiError(400, "invalid_body", err.description or "the request body cannot be read") from None
-    raise ApiError(
-        415,
+        raise RequestError("invalid_body", err.description or "the request body cannot be read") from None
+    raise RequestError(
         "unsupported_media_type",
         "send application/json, multipart/form-data with a 'file' part, or an image body (image/jpeg, ...)",
+        415,
     )

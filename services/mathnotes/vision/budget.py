@@ -22,6 +22,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .errors import VisionError
+
 __all__ = ["BudgetExceeded", "DecodeBudget", "return_freed_memory", "shared_lock_path"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
@@ -56,13 +58,15 @@ def shared_lock_path(path: str | None = None) -> str | None:
     return _SHARED_LOCK[0] if _SHARED_LOCK else None
 
 
-class BudgetExceeded(Exception):
-    """One decode needs more than the whole budget."""
+class BudgetExceeded(VisionError):
+    """One decode needs more than the whole budget: 400 ``image_too_large``."""
 
     def __init__(self, cost: int, total: int) -> None:
-        super().__init__(f"decoding needs {cost} bytes; the limit is {total} bytes")
-        self.cost = cost
-        self.total = total
+        super().__init__(
+            "image_too_large",
+            f"decoding this image would take {cost >> 20} MB; the limit is {total >> 20} MB "
+            "(VISION_DECODE_LARGE_MB): send fewer pixels, or a JPEG",
+        )
 
 
 class DecodeBudget:

@@ -29,6 +29,7 @@ import urllib3.connection
 
 from . import addresses
 from .addresses import IPAddress, Network
+from .errors import VisionError
 from .images import sniff
 
 __all__ = ["FetchError", "check_address", "fetch_image"]
@@ -36,12 +37,8 @@ __all__ = ["FetchError", "check_address", "fetch_image"]
 Resolver = Callable[[str, int], list[str]]
 
 
-class FetchError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class FetchError(VisionError):
+    """An image URL that cannot be fetched (status 400, or 413 for one too large)."""
 
 
 def check_address(address: str, allow: Sequence[Network] = ()) -> IPAddress:

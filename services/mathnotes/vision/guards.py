@@ -12,8 +12,8 @@ import hmac
 
 from flask import Flask, Response, g, request
 
-from ..common.httpapi import ApiError
 from ..common.logs import get_logger
+from .errors import RequestError
 from .metrics import VisionMetrics
 from .ratelimit import Limiter, headers_for
 from .settings import VisionSettings
@@ -60,10 +60,10 @@ def install_guards(app: Flask, settings: VisionSettings, limiter: Limiter | None
         if not request.path.startswith("/api/") or request.path in PUBLIC:
             return None
         if request.content_length is not None and request.content_length > settings.max_body_bytes:
-            raise ApiError(
-                413,
+            raise RequestError(
                 "request_entity_too_large",
                 f"request body is {request.content_length} bytes; the limit is {settings.max_body_bytes} bytes",
+                413,
             )
         key = client_key(settings)
         if limiter is not None:
@@ -72,18 +72,18 @@ def install_guards(app: Flask, settings: VisionSettings, limiter: Limiter | None
             g.rate_headers = headers_for(decision, settings.rate_limit_window_ms)
             if not decision.allowed:
                 metrics.rate_limited.inc()
-                raise ApiError(
-                    429,
+                raise RequestError(
                     "rate_limited",
                     f"too many requests: {decision.limit} per {settings.rate_limit_window_ms // 1000} s; "
                     f"retry after {g.rate_headers['Retry-After']} s",
+                    429,
                     headers=g.rate_headers,
                 )
         if settings.api_keys and key is None:
-            raise ApiError(
-                401,
+            raise RequestError(
                 "unauthorized",
                 "a valid API key is required: Authorization: Bearer <key>",
+                401,
                 headers={"WWW-Authenticate": 'Bearer realm="mathnotes-vision"'},
             )
         return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
+from .errors import VisionError
 from .pixels import ShapeError, check_shape, decode_cost, fit_within
 from .shrink import TURNED, orientation, rows_of, shrink, upright
 
@@ -45,14 +46,8 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif", "heic": "image/heic"}
 
 
-class ImageError(Exception):
-    """An image the service refuses; ``code`` is stable, ``message`` says why."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class ImageError(VisionError):
+    """An image the service refuses; ``code`` is stable, ``message`` says why (status 400, or 415)."""
 
 
 @dataclass(frozen=True)

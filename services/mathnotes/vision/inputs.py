@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import RequestError
 from .prompts import FORMATS, LANGUAGES, TASKS
 
 __all__ = ["FIELDS", "MAX_PROMPT_CHARS", "AnalyzeRequest", "InvalidRequest", "image_kind", "parse_fields"]
@@ -20,9 +21,11 @@ MAX_PROMPT_CHARS = 4000
 FIELDS = ("image", "prompt", "task", "language", "format", "stream", "cache")
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(RequestError):
+    """400 ``invalid_request``: the first problem as the message, every one in ``details.problems``."""
+
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__("invalid_request", problems[0], details={"problems": problems})
         self.problems = problems
 
 

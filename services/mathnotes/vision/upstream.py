@@ -21,6 +21,7 @@ from typing import Any
 import openai
 
 from ..common.logs import get_logger
+from .errors import VisionError
 from .metrics import VisionMetrics
 from .settings import ModelTarget, VisionSettings, is_text_only_model
 
@@ -41,20 +42,13 @@ class Completion:
     finish_reason: str | None = None  # "length": cut at VISION_MAX_TOKENS
 
 
-class UpstreamError(Exception):
+class UpstreamError(VisionError):
+    """Every model failed; ``details.attempts`` lists each attempt (model, outcome, status)."""
+
     def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        kind: str,
-        headers: dict[str, str] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
+        self, code: str, message: str, status: int, attempts: list[dict[str, Any]], headers: dict[str, str]
     ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.kind = status, code, message, kind
-        self.headers = headers or {}
-        self.attempts = attempts or []
+        super().__init__(code, message, status, details={"attempts": attempts}, headers=headers)
 
 
 @dataclass
@@ -211,7 +205,7 @@ class Upstream:
         for item in self.stream(messages, has_image=has_image, client_streams=False):
             if isinstance(item, Completion):
                 return item
-        raise UpstreamError(502, "upstream_bad_response", "the model endpoint sent no answer", "bad_response")
+        raise UpstreamError("upstream_bad_response", "the model endpoint sent no answer", 502, [], {})
 
     def stream(
         self,
@@ -344,7 +338,7 @@ class Upstream:
         headers = {}
         if failure.kind == "rate_limited":
             headers["Retry-After"] = str(max(1, round(failure.retry_after or 1)))
-        return UpstreamError(status, code, message, failure.kind, headers, attempts)
+        return UpstreamError(code, message, status, attempts, headers)
 
 
 def _usage(usage: Any) -> dict[str, int]:
