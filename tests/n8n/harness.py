@@ -1,7 +1,7 @@
 """Real n8n for the tests: the cached install, our package in the community-nodes folder, the CLI and the server.
 
 :func:`n8n_binary` runs ``scripts/install-n8n.sh`` (idempotent; the install lives outside
-the repo, in ``$MATHNOTES_CACHE/n8n``). :func:`build_package` builds ``n8n-nodes/`` with tsc
+the repo, in ``$MATHNOTES_CACHE/n8n``). :func:`build_package` builds ``n8n-nodes/`` with ``n8n-node build``
 and packs it; :class:`N8nHome` is one ``N8N_USER_FOLDER`` with the package installed the way
 users do (``npm install`` in ``~/.n8n/nodes``), credentials and workflows imported with the
 CLI; :class:`N8nServer` runs ``n8n start`` on a free loopback port, sets up the owner and
@@ -46,7 +46,7 @@ def n8n_binary() -> Path:
 
 
 def build_package(dest: Path) -> Path:
-    """``npm install`` (when needed), ``npm run build`` (tsc + assets), ``npm pack``: the tarball users install."""
+    """``npm install`` (when needed), ``npm run build`` (n8n-node build), ``npm pack``: the tarball users install."""
     _run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], PACKAGE_DIR)  # ~3 s when up to date
     _run(["npm", "run", "build"], PACKAGE_DIR)
     out = _run(["npm", "pack", "--pack-destination", str(dest)], PACKAGE_DIR)

@@ -29,7 +29,7 @@ def run_points(call: str, *args: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def built(n8n_tarball: Path) -> None:
-    """The package is built (the tarball fixture runs tsc)."""
+    """The package is built (the tarball fixture runs ``n8n-node build``)."""
 
 
 def test_auto_mode_flattens_nested_numbers_like_telegraf() -> None:
