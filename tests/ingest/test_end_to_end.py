@@ -9,7 +9,7 @@ import requests
 
 from tests.support.servers import Mosquitto, wait_until
 
-from .conftest import Collector, Ingest, StartIngest, metric, publish
+from .helpers import Collector, Ingest, StartIngest, metric, publish
 
 
 def test_each_payload_form_lands_with_topic_tags(start_ingest: StartIngest, mosquitto: Mosquitto) -> None:

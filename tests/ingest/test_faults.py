@@ -15,14 +15,13 @@ import signal
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import requests
 
 from tests.support.servers import InfluxDB1, Mosquitto, wait_until
 
-from .conftest import BASE_NS, StartIngest, metric
+from .helpers import BASE_NS, OwnBroker, StartIngest, metric
 
 # Unbounded broker queues for the session while ingest is away (Mosquitto's default keeps 1,000 messages).
 BIG_QUEUES = "max_inflight_messages 1000\nmax_queued_messages 0\nmax_queued_bytes 0\n"
@@ -78,91 +77,74 @@ class Stream:
 
 
 def test_influxdb_down_for_30_seconds_mid_stream_loses_nothing(
-    start_ingest: StartIngest, mosquitto: Mosquitto, tmp_path: Path
+    start_ingest: StartIngest, mosquitto: Mosquitto, own_influx: InfluxDB1
 ) -> None:
-    influx = InfluxDB1(tmp_path / "influx-outage")
-    influx.start()
-    try:
-        ing = start_ingest({"INFLUX_URL": influx.url}, influx=influx)
-        stream = Stream(mosquitto, f"telemetry/{ing.db}/dev/seq", count=4000, rate=100)
-        stream.wait_sent(500)
-        assert ing.wait_count("seq", 400) >= 400
-        influx.stop()
-        outage_started = time.monotonic()
-        stream.wait_sent(2500)
-        time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))  # the 30 s outage
-        assert metric(ing.url, "ingest_spooled_batches_total") > 0
-        assert requests.get(f"{ing.url}/health", timeout=5).status_code == 503
-        influx.start()
-        stream.finish()
-        assert ing.wait_count("seq", 4000, timeout=60) == 4000
-        assert wait_until(lambda: metric(ing.url, "ingest_spool_batches") == 0, 30)
-        rows = influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "seq"', ing.db)
-        assert rows[0][1:] == [4000, 0, 3999]
-    finally:
-        influx.stop()
+    ing = start_ingest({"INFLUX_URL": own_influx.url}, influx=own_influx)
+    stream = Stream(mosquitto, f"telemetry/{ing.db}/dev/seq", count=4000, rate=100)
+    stream.wait_sent(500)
+    assert ing.wait_count("seq", 400) >= 400
+    own_influx.stop()
+    outage_started = time.monotonic()
+    stream.wait_sent(2500)
+    time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))  # the outage itself: the 30 s
+    assert metric(ing.url, "ingest_spooled_batches_total") > 0
+    assert requests.get(f"{ing.url}/health", timeout=5).status_code == 503
+    own_influx.start()
+    stream.finish()
+    assert ing.wait_count("seq", 4000, timeout=60) == 4000
+    assert wait_until(lambda: metric(ing.url, "ingest_spool_batches") == 0, 30)
+    rows = own_influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "seq"', ing.db)
+    assert rows[0][1:] == [4000, 0, 3999]
 
 
-def test_ingest_sigkilled_mid_stream_resumes_from_its_session(start_ingest: StartIngest, tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker-kill", extra_conf=BIG_QUEUES)
+def test_ingest_sigkilled_mid_stream_resumes_from_its_session(start_ingest: StartIngest, own_broker: OwnBroker) -> None:
+    broker = own_broker(extra_conf=BIG_QUEUES)
+    ing = start_ingest(broker=broker)
+    stamped = Stream(broker, f"telemetry/{ing.db}/dev/stamped", count=3000, rate=300)
+    bare = Stream(broker, f"telemetry/{ing.db}/dev/bare", count=3000, rate=300, with_ts=False)
+    stamped.wait_sent(1000)
+    ing.proc.kill()  # SIGKILL: whatever was received but not yet written is not acknowledged
+    stamped.wait_sent(2000)
+    before = ing.proc.log_text().count("session present: True")
+    ing.proc.start()
+    assert wait_until(lambda: ing.proc.log_text().count("session present: True") > before, 30)
+    stamped.finish()
+    bare.finish()
+    assert ing.wait_count("stamped", 3000, timeout=60) == 3000
+    rows = ing.influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "stamped"', ing.db)
+    assert rows[0][1:] == [3000, 0, 2999]
+    # Receive-time points: nothing lost; a message redelivered after the kill may be a second point.
+    assert ing.wait_count("bare", 3000, timeout=60) >= 3000
+    values = {row[1] for row in ing.influx.values('SELECT "value" FROM "bare"', ing.db)}
+    assert values == {float(i) for i in range(3000)}
+
+
+def test_broker_restart_with_persistence_loses_nothing(start_ingest: StartIngest, own_broker: OwnBroker) -> None:
+    broker = own_broker(persistence=True, extra_conf=BIG_QUEUES)
+    ing = start_ingest(broker=broker)
+    stream = Stream(broker, f"telemetry/{ing.db}/dev/seq", count=3000, rate=300)
+    stream.wait_sent(1200)
+    broker.stop()  # SIGTERM: Mosquitto saves its persistence file
+    time.sleep(2)  # the broker stays down a while: an outage, not a wait for something
     broker.start()
-    try:
-        ing = start_ingest(broker=broker)
-        stamped = Stream(broker, f"telemetry/{ing.db}/dev/stamped", count=3000, rate=300)
-        bare = Stream(broker, f"telemetry/{ing.db}/dev/bare", count=3000, rate=300, with_ts=False)
-        stamped.wait_sent(1000)
-        ing.proc.kill()  # SIGKILL: whatever was received but not yet written is not acknowledged
-        stamped.wait_sent(2000)
-        before = ing.proc.log_text().count("session present: True")
-        ing.proc.start()
-        assert wait_until(lambda: ing.proc.log_text().count("session present: True") > before, 30)
-        stamped.finish()
-        bare.finish()
-        assert ing.wait_count("stamped", 3000, timeout=60) == 3000
-        rows = ing.influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "stamped"', ing.db)
-        assert rows[0][1:] == [3000, 0, 2999]
-        # Receive-time points: nothing lost; a message redelivered after the kill may be a second point.
-        assert ing.wait_count("bare", 3000, timeout=60) >= 3000
-        values = {row[1] for row in ing.influx.values('SELECT "value" FROM "bare"', ing.db)}
-        assert values == {float(i) for i in range(3000)}
-    finally:
-        broker.stop()
+    stream.finish()
+    assert ing.wait_count("seq", 3000, timeout=90) == 3000
+    rows = ing.influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "seq"', ing.db)
+    assert rows[0][1:] == [3000, 0, 2999]
+    assert ing.proc.log_text().count("connected to") >= 2
 
 
-def test_broker_restart_with_persistence_loses_nothing(start_ingest: StartIngest, tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker-restart", persistence=True, extra_conf=BIG_QUEUES)
-    broker.start()
-    try:
-        ing = start_ingest(broker=broker)
-        stream = Stream(broker, f"telemetry/{ing.db}/dev/seq", count=3000, rate=300)
-        stream.wait_sent(1200)
-        broker.stop()  # SIGTERM: Mosquitto saves its persistence file
-        time.sleep(2)
-        broker.start()
-        stream.finish()
-        assert ing.wait_count("seq", 3000, timeout=90) == 3000
-        rows = ing.influx.values('SELECT count("seq"), min("seq"), max("seq") FROM "seq"', ing.db)
-        assert rows[0][1:] == [3000, 0, 2999]
-        assert ing.proc.log_text().count("connected to") >= 2
-    finally:
-        broker.stop()
-
-
-def test_sigterm_mid_stream_drains_then_the_next_run_resumes(start_ingest: StartIngest, tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker-term", extra_conf=BIG_QUEUES)
-    broker.start()
-    try:
-        ing = start_ingest(broker=broker)
-        stream = Stream(broker, f"telemetry/{ing.db}/dev/seq", count=2000, rate=400)
-        stream.wait_sent(800)
-        ing.proc.send_signal(signal.SIGTERM)
-        assert ing.proc.wait(30) == 0
-        drained = [json.loads(line) for line in ing.proc.log_text().splitlines() if '"ingest drained"' in line]
-        assert drained and drained[-1]["spool_batches"] == 0
-        written_before_restart = ing.count("seq")
-        assert written_before_restart >= 800 - 400  # what was received before the signal was flushed
-        ing.proc.start()
-        stream.finish()
-        assert ing.wait_count("seq", 2000, timeout=60) == 2000
-    finally:
-        broker.stop()
+def test_sigterm_mid_stream_drains_then_the_next_run_resumes(start_ingest: StartIngest, own_broker: OwnBroker) -> None:
+    broker = own_broker(extra_conf=BIG_QUEUES)
+    ing = start_ingest(broker=broker)
+    stream = Stream(broker, f"telemetry/{ing.db}/dev/seq", count=2000, rate=400)
+    stream.wait_sent(800)
+    ing.proc.send_signal(signal.SIGTERM)
+    assert ing.proc.wait(30) == 0
+    drained = [json.loads(line) for line in ing.proc.log_text().splitlines() if '"ingest drained"' in line]
+    assert drained and drained[-1]["spool_batches"] == 0
+    written_before_restart = ing.count("seq")
+    assert written_before_restart >= 800 - 400  # what was received before the signal was flushed
+    ing.proc.start()
+    stream.finish()
+    assert ing.wait_count("seq", 2000, timeout=60) == 2000

@@ -13,14 +13,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
 
 from tests.support.servers import InfluxDB1, wait_until
 
 from ..procfs import tree_kb
-from .conftest import StartIngest, metric
+from .helpers import StartIngest, metric
 
 BUDGET_MB = 128
 MiB = 1024 * 1024
@@ -81,38 +80,33 @@ def test_hostile_bodies_get_precise_answers_within_the_memory_budget(start_inges
     assert ing.count("ok") == 9000
 
 
-def test_sigterm_finishes_the_request_in_flight_then_exits(start_ingest: StartIngest, tmp_path: Path) -> None:
-    influx = InfluxDB1(tmp_path / "influx-drain")
-    influx.start()
-    try:
-        ing = start_ingest({"INFLUX_URL": influx.url, "INGEST_SPOOL_AFTER_S": "10"}, influx=influx)
-        influx.stop()  # the write retries for INGEST_SPOOL_AFTER_S, then lands in the spool
-        answer: dict[str, object] = {}
-        body = "\n".join(f"drain v={i} {1_700_000_000_000_000_000 + i}" for i in range(100))
+def test_sigterm_finishes_the_request_in_flight_then_exits(start_ingest: StartIngest, own_influx: InfluxDB1) -> None:
+    ing = start_ingest({"INFLUX_URL": own_influx.url, "INGEST_SPOOL_AFTER_S": "10"}, influx=own_influx)
+    own_influx.stop()  # the write retries for INGEST_SPOOL_AFTER_S, then lands in the spool
+    answer: dict[str, object] = {}
+    body = "\n".join(f"drain v={i} {1_700_000_000_000_000_000 + i}" for i in range(100))
 
-        def post() -> None:
-            resp = requests.post(f"{ing.url}/api/ingest", data=body, timeout=60)
-            answer.update(status=resp.status_code, body=resp.json())
+    def post() -> None:
+        resp = requests.post(f"{ing.url}/api/ingest", data=body, timeout=60)
+        answer.update(status=resp.status_code, body=resp.json())
 
-        sender = threading.Thread(target=post)
-        sender.start()
-        assert wait_until(lambda: metric(ing.url, 'ingest_messages_received_total{source="http"}') == 100, 10)
-        ing.proc.send_signal(signal.SIGTERM)
+    sender = threading.Thread(target=post)
+    sender.start()
+    assert wait_until(lambda: metric(ing.url, 'ingest_messages_received_total{source="http"}') == 100, 10)
+    ing.proc.send_signal(signal.SIGTERM)
 
-        def refused() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", int(ing.url.rsplit(":", 1)[1])), timeout=1).close()
-            except ConnectionRefusedError:
-                return True
-            return False
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", int(ing.url.rsplit(":", 1)[1])), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        return False
 
-        assert wait_until(refused, 5)  # no new connections while the request in flight is finished
-        sender.join(60)
-        assert answer == {"status": 202, "body": {"accepted": 100, "outcome": "spooled"}}
-        assert ing.proc.wait(60) == 0
-        assert '"ingest drained"' in ing.proc.log_text()
-        influx.start()
-        ing.proc.start()  # the next run replays the spool
-        assert ing.wait_count("drain", 100) == 100
-    finally:
-        influx.stop()
+    assert wait_until(refused, 5)  # no new connections while the request in flight is finished
+    sender.join(60)
+    assert answer == {"status": 202, "body": {"accepted": 100, "outcome": "spooled"}}
+    assert ing.proc.wait(60) == 0
+    assert '"ingest drained"' in ing.proc.log_text()
+    own_influx.start()
+    ing.proc.start()  # the next run replays the spool
+    assert ing.wait_count("drain", 100) == 100

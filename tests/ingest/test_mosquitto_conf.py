@@ -6,9 +6,11 @@ import os
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.support.servers import Mosquitto
 
@@ -50,37 +52,40 @@ def client(broker: Mosquitto, user: str | None, password: str | None) -> tuple[m
     return c, result[0]
 
 
-def test_shipped_conf_authenticates_and_enforces_the_acl(tmp_path: Path) -> None:
+@pytest.fixture
+def shipped_broker(tmp_path: Path) -> Iterator[ShippedMosquitto]:
     broker = ShippedMosquitto(tmp_path / "broker")
     broker.start()
-    try:
-        anon, code = client(broker, None, None)
-        assert code.is_failure
-        anon.loop_stop()
-        ingest, code = client(broker, "ingest", "ingest-pw")
-        assert not code.is_failure
-        got: list[str] = []
-        subscribed, done = threading.Event(), threading.Event()
+    yield broker
+    broker.stop()
 
-        def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-            got.append(msg.topic)
-            if msg.topic.endswith("/last"):
-                done.set()
 
-        ingest.on_message = on_message
-        ingest.on_subscribe = lambda *_a: subscribed.set()
-        ingest.subscribe("telemetry/#", qos=1)
-        assert subscribed.wait(10)
-        device, code = client(broker, "sensor-12", "device-pw")
-        assert not code.is_failure
-        device.publish("telemetry/lab/other-device/temp", "1", qos=1).wait_for_publish(10)  # denied by the ACL
-        device.publish("telemetry/lab/sensor-12/temp", "21.5", qos=1).wait_for_publish(10)
-        device.publish("telemetry/lab/sensor-12/last", "1", qos=1).wait_for_publish(10)
-        assert done.wait(10)
-        assert got == ["telemetry/lab/sensor-12/temp", "telemetry/lab/sensor-12/last"]
-        for c in (ingest, device):
-            c.loop_stop()
-            c.disconnect()
-    finally:
-        broker.stop()
+def test_shipped_conf_authenticates_and_enforces_the_acl(shipped_broker: ShippedMosquitto) -> None:
+    anon, code = client(shipped_broker, None, None)
+    assert code.is_failure
+    anon.loop_stop()
+    ingest, code = client(shipped_broker, "ingest", "ingest-pw")
+    assert not code.is_failure
+    got: list[str] = []
+    subscribed, done = threading.Event(), threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(msg.topic)
+        if msg.topic.endswith("/last"):
+            done.set()
+
+    ingest.on_message = on_message
+    ingest.on_subscribe = lambda *_a: subscribed.set()
+    ingest.subscribe("telemetry/#", qos=1)
+    assert subscribed.wait(10)
+    device, code = client(shipped_broker, "sensor-12", "device-pw")
+    assert not code.is_failure
+    device.publish("telemetry/lab/other-device/temp", "1", qos=1).wait_for_publish(10)  # denied by the ACL
+    device.publish("telemetry/lab/sensor-12/temp", "21.5", qos=1).wait_for_publish(10)
+    device.publish("telemetry/lab/sensor-12/last", "1", qos=1).wait_for_publish(10)
+    assert done.wait(10)
+    assert got == ["telemetry/lab/sensor-12/temp", "telemetry/lab/sensor-12/last"]
+    for c in (ingest, device):
+        c.loop_stop()
+        c.disconnect()
     assert "max_inflight_messages 1000" in (CONF_DIR / "mosquitto.conf").read_text()

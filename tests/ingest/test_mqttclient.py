@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish
 from tests.support.servers import Mosquitto
 
-from .conftest import publish
+from .helpers import publish
 
 # --- BufferedSocket over a local socket pair (no broker needed) ------------------------------
 

@@ -9,7 +9,7 @@ import requests
 
 from tests.support.servers import Mosquitto, VictoriaMetrics, wait_until
 
-from .conftest import StartIngest, publish
+from .helpers import StartIngest, publish
 
 
 def test_v2_writes_every_payload_form_into_victoriametrics(

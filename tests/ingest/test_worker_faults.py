@@ -31,7 +31,7 @@ from flask.testing import FlaskClient
 from mathnotes.ingest.service import WATCHDOG_EXIT, IngestService
 from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, console_script, free_port, wait_until
 
-from .conftest import BASE_NS, Collector, Ingest, StartIngest, in_process_service, metric, publish, service_env
+from .helpers import BASE_NS, Collector, Ingest, StartIngest, metric, publish, service_env
 
 FSIZE = 256 * 1024  # the most bytes any one file of the service may hold (its log file included)
 LIMITED = (
@@ -93,30 +93,25 @@ def limited_ingest(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[[I
 
 
 def test_a_disk_that_refuses_the_spool_keeps_batches_in_memory_and_loses_nothing(
-    limited_ingest: Callable[[InfluxDB1, str], ServiceProcess], mosquitto: Mosquitto, tmp_path: Path
+    limited_ingest: Callable[[InfluxDB1, str], ServiceProcess], mosquitto: Mosquitto, own_influx: InfluxDB1
 ) -> None:
-    influx = InfluxDB1(tmp_path / "influx-disk")
-    influx.start()
-    try:
-        db = f"d{uuid.uuid4().hex[:8]}"
-        influx.create_database(db)
-        proc = limited_ingest(influx, db)
-        influx.stop()
-        # 400 messages of 2 KB that gzip cannot shrink: a batch of them is past the file-size limit
-        blobs = [base64.b64encode(os.urandom(1500)).decode() for _ in range(400)]
-        payloads = [json.dumps({"ts": BASE_NS + i, "fields": {"seq": i, "blob": b}}) for i, b in enumerate(blobs)]
-        publish(mosquitto, [(f"telemetry/{db}/dev/big", p) for p in payloads])
-        assert wait_until(lambda: metric(proc.url, "ingest_spool_errors_total") >= 2, 60)
-        assert wait_until(lambda: health(proc.url)[1]["status"] == "degraded", 10)  # InfluxDB is down, and only that
-        assert all(worker["ok"] for worker in health(proc.url)[1]["workers"].values())
-        assert "SPOOL UNWRITABLE" in proc.log_text() and "File too large" in proc.log_text()
-        assert "neither InfluxDB nor the spool takes a batch" in proc.log_text()  # kept in memory, unacknowledged
-        influx.start()
-        count = 'SELECT count("seq") FROM "big"'
-        assert wait_until(lambda: (influx.values(count, db) or [[0, 0]])[0][1] == 400, 90)  # every one, once
-        assert wait_until(lambda: health(proc.url)[0] == 200, 30)
-    finally:
-        influx.stop()
+    db = f"d{uuid.uuid4().hex[:8]}"
+    own_influx.create_database(db)
+    proc = limited_ingest(own_influx, db)
+    own_influx.stop()
+    # 400 messages of 2 KB that gzip cannot shrink: a batch of them is past the file-size limit
+    blobs = [base64.b64encode(os.urandom(1500)).decode() for _ in range(400)]
+    payloads = [json.dumps({"ts": BASE_NS + i, "fields": {"seq": i, "blob": b}}) for i, b in enumerate(blobs)]
+    publish(mosquitto, [(f"telemetry/{db}/dev/big", p) for p in payloads])
+    assert wait_until(lambda: metric(proc.url, "ingest_spool_errors_total") >= 2, 60)
+    assert wait_until(lambda: health(proc.url)[1]["status"] == "degraded", 10)  # InfluxDB is down, and only that
+    assert all(worker["ok"] for worker in health(proc.url)[1]["workers"].values())
+    assert "SPOOL UNWRITABLE" in proc.log_text() and "File too large" in proc.log_text()
+    assert "neither InfluxDB nor the spool takes a batch" in proc.log_text()  # kept in memory, unacknowledged
+    own_influx.start()
+    count = 'SELECT count("seq") FROM "big"'
+    assert wait_until(lambda: (own_influx.values(count, db) or [[0, 0]])[0][1] == 400, 90)  # every one, once
+    assert wait_until(lambda: health(proc.url)[0] == 200, 30)
 
 
 def test_a_lone_surrogate_is_refused_at_the_door_and_its_neighbours_are_written(
@@ -138,15 +133,6 @@ def test_a_lone_surrogate_is_refused_at_the_door_and_its_neighbours_are_written(
         timeout=30,
     )
     assert resp.status_code == 400 and resp.json()["error"]["details"][0]["reason"] == "invalid_point"
-
-
-@pytest.fixture
-def own_influx(tmp_path: Path) -> Iterator[InfluxDB1]:
-    """An InfluxDB of this test's own, which it may freeze."""
-    influx = InfluxDB1(tmp_path / "influx-own")
-    influx.start()
-    yield influx
-    influx.stop()
 
 
 @contextlib.contextmanager
@@ -209,15 +195,6 @@ def test_a_stalled_service_is_unhealthy_then_exits_and_loses_nothing(
         assert ing.proc.wait(120) == WATCHDOG_EXIT  # then it drains and exits for its restart policy
     again = start_ingest({"INFLUX_URL": own_influx.url, **extra}, db=ing.db, influx=own_influx)  # the restart
     assert again.wait_count("m", 2) == 2  # the message in flight was spooled or redelivered
-
-
-@pytest.fixture
-def in_process(
-    mosquitto: Mosquitto, influxdb: InfluxDB1, tmp_path: Path
-) -> Iterator[tuple[IngestService, FlaskClient]]:
-    db = f"k{uuid.uuid4().hex[:8]}"
-    with in_process_service(mosquitto, influxdb, db, tmp_path / "spool") as running:
-        yield running
 
 
 def kill(thread: threading.Thread) -> None:
