@@ -7,6 +7,7 @@ import logging
 
 import jsonschema
 import pytest
+from flask import abort
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 
@@ -97,8 +98,17 @@ def test_body_limit_is_413_json_before_parsing(make_app: AppFactory, model: Fake
         resp = client.post(URL, **kwargs)
         assert resp.status_code == 413
         error = resp.get_json()["error"]
-        assert error["code"] == "request_entity_too_large" and "4096" in error["message"]
+        assert error["code"] == "payload_too_large" and "4096" in error["message"]
     assert model.requests == []
+
+
+def test_a_413_werkzeug_raises_has_the_same_name(make_app: AppFactory) -> None:
+    """The shared mapping of werkzeug's HTTP errors says ``payload_too_large`` too (one name per status)."""
+    app, client = make_app()
+    app.add_url_rule("/too-large", "too_large", lambda: abort(413), methods=["POST"])
+    resp = client.post("/too-large", data=b"x")
+    assert resp.status_code == 413
+    assert resp.get_json()["error"]["code"] == "payload_too_large"
 
 
 def test_cache_hits_identical_requests_and_can_be_bypassed(client: object, model: FakeOpenAI, note_jpeg: bytes) -> None:

@@ -57,7 +57,7 @@ def test_process_publishes_telemetry_and_drains_on_sigterm(
             f"{proc.url}/api/vision/analyze", data=b"\xff" * 1_000_000,
             headers={"Content-Type": "image/jpeg"}, timeout=30,
         )  # fmt: skip
-        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "request_entity_too_large"
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
 
         metrics = requests.get(f"{proc.url}/metrics", timeout=5).text
         assert 'vision_requests_total{model="qwen3-vl-plus",status="200",task="transcribe"} 1.0' in metrics

@@ -106,7 +106,7 @@ def test_errors_in_plain_words_and_image_maths(open_page: OpenPage) -> None:
           waitNone: errors.retryAfterSeconds(h({})),
           limited: d(429, {code: 'rate_limited'}, 42),
           limitedNoWait: d(429, {code: 'rate_limited'}, null),
-          tooLarge: d(413, {code: 'request_entity_too_large'}),
+          tooLarge: d(413, {code: 'payload_too_large'}),
           pixels: d(400, {code: 'image_too_large'}),
           long: d(400, {code: 'image_too_long'}),
           ratio: d(400, {code: 'image_aspect_ratio'}),

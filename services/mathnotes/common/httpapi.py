@@ -68,7 +68,13 @@ def error_response(
     return resp
 
 
+# one name per status across the suite: a body over a limit is ``payload_too_large`` here, in ingest and in nginx
+_CODES = {413: "payload_too_large"}
+
+
 def _code_for(exc: HTTPException) -> str:
+    if exc.code in _CODES:
+        return _CODES[exc.code]
     return re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
 
 

@@ -61,7 +61,7 @@ def install_guards(app: Flask, settings: VisionSettings, limiter: Limiter | None
             return None
         if request.content_length is not None and request.content_length > settings.max_body_bytes:
             raise RequestError(
-                "request_entity_too_large",
+                "payload_too_large",
                 f"request body is {request.content_length} bytes; the limit is {settings.max_body_bytes} bytes",
                 413,
             )

@@ -37,7 +37,7 @@ export function describeError(status, error = {}, wait = null) {
   if (code === "upstream_rate_limited") {
     return wait != null ? t("err_model_busy", { wait: waitWords(wait) }) : t("err_model_busy_nowait");
   }
-  if (status === 413 || code === "request_entity_too_large" || code === "image_url_too_large") return t("err_too_large");
+  if (status === 413 || code === "payload_too_large" || code === "image_url_too_large") return t("err_too_large");
   if (code === "image_too_large") return t("err_image_pixels");
   if (code === "image_too_long" || code === "image_aspect_ratio") return t("err_image_shape");
   if (BAD_IMAGE.has(code)) return t("err_bad_image");
