@@ -13,9 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from mathnotes.ingest.service import IngestService
-from tests.support.servers import InfluxDB1, Mosquitto, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, RunService, wait_until
 
-from ..conftest import RunService
 from .helpers import Collector, Ingest, OwnBroker, StartIngest, in_process_service, service_env
 
 _counter = itertools.count()

@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.support.servers import Mosquitto, wait_until
 
-from .conftest import StartIngest
+from .helpers import OwnBroker, StartIngest
 
 
 def make_certs(d: Path) -> tuple[Path, Path, Path]:
@@ -61,34 +62,31 @@ def make_certs(d: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tmp_path: Path) -> None:
+@pytest.fixture
+def tls_broker(own_broker: OwnBroker, tmp_path: Path) -> tuple[Mosquitto, Path]:
+    """A Mosquitto serving TLS only, with a certificate from a private CA; and that CA's certificate."""
     ca, cert, key = make_certs(tmp_path)
-    broker = Mosquitto(tmp_path / "tls-broker", extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    broker.start()
-    try:
-        url = f"mqtts://127.0.0.1:{broker.port}"
-        ing = start_ingest({"MQTT_URL": url, "MQTT_CA_FILE": str(ca)}, broker=broker)
-        assert "mqtts://127.0.0.1" in ing.proc.log_text()
-        device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-{uuid.uuid4().hex[:6]}")
-        device.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
-        device.connect(broker.host, broker.port)
-        device.loop_start()
-        device.publish(f"telemetry/{ing.db}/dev/temp", "21.5", qos=1).wait_for_publish(10)
-        device.loop_stop()
-        device.disconnect()
-        assert ing.wait_count("temp", 1) == 1
-    finally:
-        broker.stop()
+    return own_broker(extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n"), ca
 
 
-def test_mqtts_refuses_a_broker_it_cannot_verify(start_ingest: StartIngest, tmp_path: Path) -> None:
-    ca, cert, key = make_certs(tmp_path)
-    broker = Mosquitto(tmp_path / "tls-broker", extra_conf=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    broker.start()
-    try:
-        # no MQTT_CA_FILE: the system CAs do not know this broker's CA
-        ing = start_ingest({"MQTT_URL": f"mqtts://127.0.0.1:{broker.port}"}, broker=broker, wait_connected=False)
-        assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in ing.proc.log_text(), 20)
-        assert "connected to" not in ing.proc.log_text()
-    finally:
-        broker.stop()
+def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tls_broker: tuple[Mosquitto, Path]) -> None:
+    broker, ca = tls_broker
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    ing = start_ingest({"MQTT_URL": url, "MQTT_CA_FILE": str(ca)}, broker=broker)
+    assert "mqtts://127.0.0.1" in ing.proc.log_text()
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-{uuid.uuid4().hex[:6]}")
+    device.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
+    device.connect(broker.host, broker.port)
+    device.loop_start()
+    device.publish(f"telemetry/{ing.db}/dev/temp", "21.5", qos=1).wait_for_publish(10)
+    device.loop_stop()
+    device.disconnect()
+    assert ing.wait_count("temp", 1) == 1
+
+
+def test_mqtts_refuses_a_broker_it_cannot_verify(start_ingest: StartIngest, tls_broker: tuple[Mosquitto, Path]) -> None:
+    broker, _ca = tls_broker
+    # no MQTT_CA_FILE: the system CAs do not know this broker's CA
+    ing = start_ingest({"MQTT_URL": f"mqtts://127.0.0.1:{broker.port}"}, broker=broker, wait_connected=False)
+    assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in ing.proc.log_text(), 20)
+    assert "connected to" not in ing.proc.log_text()
