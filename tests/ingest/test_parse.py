@@ -172,6 +172,7 @@ def test_the_topic_says_who_and_where(payload: str) -> None:
         ('{"measurement": "vision_requests", "fields": {"v": 1}}', "measurement_not_allowed"),
         ('[{"fields": {"v": 1}}, {"measurement": "other", "fields": {"v": 1}}]', "measurement_not_allowed"),
         ('{"device": "forged"}', "no_fields"),
+        ('m,room=a device="forged",site="elsewhere"', "no_fields"),  # line protocol: the same rule, once
     ],
 )
 def test_a_payload_cannot_pick_its_measurement_by_default(payload: str, reason: str) -> None:
@@ -239,7 +240,6 @@ def test_topic_templates() -> None:
     default = TopicTemplate("telemetry/{site}/{device}/{measurement}")
     assert default.match("telemetry/s/d/m") == ("m", {"site": "s", "device": "d"})
     assert default.match("telemetry/s/d/SENSOR/extra") == ("SENSOR_extra", {"site": "s", "device": "d"})
-    assert default.subscription() == "telemetry/+/+/+/#"
     z2m = TopicTemplate("zigbee2mqtt/{device}/+/{measurement}")
     assert z2m.match("zigbee2mqtt/kitchen/x/state") == ("state", {"device": "kitchen"})
     with pytest.raises(TopicMismatch):

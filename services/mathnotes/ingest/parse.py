@@ -149,7 +149,8 @@ def _plainly_valid(obj: dict[str, Any]) -> bool:
     )
 
 
-def _from_object(obj: dict[str, Any], measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> Point:
+def _from_object(obj: dict[str, Any], measurement: str, now_ns: int, opts: ParseOptions) -> Point:
+    """The point of one JSON object (not yet validated: the caller adds the topic's tags first)."""
     if isinstance(obj.get("fields"), dict):
         errors = (
             [] if _plainly_valid(obj) else sorted(_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
@@ -159,7 +160,7 @@ def _from_object(obj: dict[str, Any], measurement: str, tags: dict[str, str], no
             raise Rejected("schema", f"{where}: {errors[0].message}")
         ts = _time_of(obj["ts"]) if "ts" in obj else now_ns
         fields = {k: _value(k, v, opts) for k, v in obj["fields"].items()}
-        return _checked(Point(obj.get("measurement", measurement), fields, {**obj.get("tags", {}), **tags}, ts))
+        return Point(obj.get("measurement", measurement), fields, dict(obj.get("tags", {})), ts)
     flat: dict[str, Any] = {}
     _flatten(obj, "", flat, 0)
     ts = now_ns
@@ -169,36 +170,36 @@ def _from_object(obj: dict[str, Any], measurement: str, tags: dict[str, str], no
     fields = {k: _value(k, v, opts) for k, v in flat.items()}
     if not fields:
         raise Rejected("no_fields", "the JSON object has no values")
-    return _checked(Point(measurement, fields, dict(tags), ts))
+    return Point(measurement, fields, {}, ts)
 
 
-def _bare(text: str, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> Point | None:
+def _bare(text: str, measurement: str, now_ns: int, opts: ParseOptions) -> Point | None:
     upper = text.upper()
     if upper in ("ON", "OFF", "TRUE", "FALSE"):
-        return Point(measurement, {"value": upper in ("ON", "TRUE")}, dict(tags), now_ns)
+        return Point(measurement, {"value": upper in ("ON", "TRUE")}, {}, now_ns)
     try:
         number = float(text)
     except ValueError:
         return None
     if not math.isfinite(number):
         raise Rejected("invalid_value", "the value is not a finite number")
-    return Point(measurement, {"value": _number("value", number, opts)}, dict(tags), now_ns)
+    return Point(measurement, {"value": _number("value", number, opts)}, {}, now_ns)
 
 
-def _from_json(data: Any, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions) -> list[Point]:
+def _from_json(data: Any, measurement: str, now_ns: int, opts: ParseOptions) -> list[Point]:
     if isinstance(data, dict):
-        return [_from_object(data, measurement, tags, now_ns, opts)]
+        return [_from_object(data, measurement, now_ns, opts)]
     if isinstance(data, list):
         if not data or not all(isinstance(item, dict) for item in data):
             raise Rejected("schema", "a JSON array must hold one or more objects")
-        return [_from_object(item, measurement, tags, now_ns, opts) for item in data]
+        return [_from_object(item, measurement, now_ns, opts) for item in data]
     if isinstance(data, (bool, int, float)):
-        point = _bare(json.dumps(data), measurement, tags, now_ns, opts)
+        point = _bare(json.dumps(data), measurement, now_ns, opts)
         if point is not None:
             return [point]
     if isinstance(data, str) and data.strip():  # Home Assistant statestream sends "on", "21.5", "heat"
-        point = _bare(data.strip(), measurement, tags, now_ns, opts)
-        return [point or _checked(Point(measurement, {"value": data}, dict(tags), now_ns))]
+        point = _bare(data.strip(), measurement, now_ns, opts)
+        return [point or Point(measurement, {"value": data}, {}, now_ns)]
     raise Rejected("unsupported_payload", "JSON must be an object, an array of objects, a number, string or boolean")
 
 
@@ -213,12 +214,12 @@ def parse_message(topic: str, payload: bytes, now_ns: int, opts: ParseOptions) -
         measurement, tags = opts.template.match(topic)
     except TopicMismatch as err:
         raise Rejected("topic_mismatch", str(err)) from None
-    return _topic_wins(_payload_points(payload, measurement, tags, now_ns, opts), measurement, tags, opts)
+    points = _payload_points(payload, measurement, now_ns, opts)
+    return [_topic_wins(point, measurement, tags, opts) for point in points]
 
 
-def _payload_points(
-    payload: bytes, measurement: str, tags: dict[str, str], now_ns: int, opts: ParseOptions
-) -> list[Point]:
+def _payload_points(payload: bytes, measurement: str, now_ns: int, opts: ParseOptions) -> list[Point]:
+    """The payload's points in the first form that fits, before the topic's tags are added and checked."""
     try:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -230,41 +231,35 @@ def _payload_points(
             data = json.loads(text)
         except (ValueError, RecursionError) as err:
             raise Rejected("invalid_json", str(err) or "nested too deeply") from None
-        return _from_json(data, measurement, tags, now_ns, opts)
-    bare = _bare(text, measurement, tags, now_ns, opts)
+        return _from_json(data, measurement, now_ns, opts)
+    bare = _bare(text, measurement, now_ns, opts)
     if bare is not None:
-        return [_checked(bare)]
+        return [bare]
     try:
-        points = parse_lines(text, now_ns)
+        return parse_lines(text, now_ns)
     except LineProtocolError as err:
         raise Rejected("unparseable", f"not JSON, a bare value or line protocol ({err})") from None
-    return [_checked(_claimed(point, tags)) for point in points]  # the topic's tags are new to these lines
 
 
-def _claimed(point: Point, tags: dict[str, str]) -> Point:
-    """``point`` with the topic's tags, and no field named like one of them (InfluxQL would let it shadow the tag)."""
+def _topic_wins(point: Point, measurement: str, tags: dict[str, str], opts: ParseOptions) -> Point:
+    """``point`` with the topic's tags, and no field named like one of them (InfluxQL would let it shadow the
+    tag), checked; a payload naming another measurement is refused unless ``opts.payload_measurement``."""
+    if point.measurement != measurement and not opts.payload_measurement:
+        raise Rejected(
+            "measurement_not_allowed",
+            f"the payload names measurement {point.measurement!r}, the topic {measurement!r} "
+            "(INGEST_MQTT_PAYLOAD_MEASUREMENT is off)",
+        )
     point.tags.update(tags)
     for key in tags:
         point.fields.pop(key, None)
-    return point
-
-
-def _topic_wins(points: list[Point], measurement: str, tags: dict[str, str], opts: ParseOptions) -> list[Point]:
-    for point in points:
-        if point.measurement != measurement and not opts.payload_measurement:
-            raise Rejected(
-                "measurement_not_allowed",
-                f"the payload names measurement {point.measurement!r}, the topic {measurement!r} "
-                "(INGEST_MQTT_PAYLOAD_MEASUREMENT is off)",
-            )
-        _claimed(point, tags)
-        if not point.fields:
-            raise Rejected("no_fields", f"no fields besides the topic's tags {sorted(tags)}")
-    return points
+    if not point.fields:
+        raise Rejected("no_fields", f"no fields besides the topic's tags {sorted(tags)}")
+    return _checked(point)
 
 
 def http_item(item: Any, now_ns: int, opts: ParseOptions) -> Point:
     """The point for one item of an HTTP JSON body: an envelope with a string ``measurement``."""
     if not isinstance(item, dict) or not isinstance(item.get("measurement"), str):
         raise Rejected("schema", "an envelope object with a string 'measurement' is required")
-    return _from_object(item, item["measurement"], {}, now_ns, opts)
+    return _checked(_from_object(item, item["measurement"], now_ns, opts))

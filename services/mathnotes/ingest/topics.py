@@ -31,15 +31,6 @@ class TopicTemplate:
         if len(names) != len(set(names)) or any(not n for n in names):
             raise ValueError("topic template variables must be named and unique")
 
-    @property
-    def levels(self) -> list[str]:
-        return self.template.split("/")
-
-    def subscription(self) -> str:
-        """The MQTT filter that covers the template (``telemetry/+/+/+/#`` style)."""
-        out = ["+" if lv.startswith("{") else lv for lv in self.levels]
-        return "/".join(out) + "/#" if out[-1] == "+" else "/".join(out)
-
     def match(self, topic: str) -> tuple[str, dict[str, str]]:
         """(measurement, tags) for ``topic``; raises :class:`TopicMismatch`."""
         measurement, tags = _match(self.template, topic)
