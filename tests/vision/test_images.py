@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw
 
-from mathnotes.vision.images import ImageError, decode_base64, fit_within, prepare, sniff
-from mathnotes.vision.pixels import plan_shrink
+from mathnotes.vision.images import ImageError, decode_base64, prepare, sniff
+from mathnotes.vision.pixels import fit_within, plan_shrink
 from mathnotes.vision.shrink import rows_of, shrink
 
 from .conftest import b64, data_url, encode, render_text

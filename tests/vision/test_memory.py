@@ -174,6 +174,6 @@ def test_the_budget_admits_in_order_and_never_holds_more_than_its_total(tmp_path
     for t in threads:
         t.join(30)
     assert len(held) == len(costs)
-    assert budget.peak_held <= 100 and other_worker.peak_held <= 100
+    assert max(held) <= 100  # what each worker held, read as each decode was admitted
     assert large_at_once[1] == 1  # the lock file lets one large decode run across both "workers"
     assert budget.held == 0 and other_worker.held == 0

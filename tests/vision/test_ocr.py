@@ -48,7 +48,7 @@ def test_ocr_runs_with_no_network() -> None:
         "img = Image.new('RGB', (700, 120), 'white'); "
         "ImageDraw.Draw(img).text((20, 30), 'OFFLINE 42', fill='black', "
         "font=ImageFont.truetype('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', 52)); "
-        "print(OcrEngine().read(img)[0])"
+        "print('\\n'.join(OcrEngine().read(img)))"
     )
     result = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--net", sys.executable, "-c", script],

@@ -10,13 +10,20 @@ import pytest
 
 from mathnotes.common.settings import ConfigError, load
 from mathnotes.vision.settings import VisionSettings
-from mathnotes.vision.upstream import Upstream, UpstreamError, retry_after_seconds
+from mathnotes.vision.upstream import Completion, Upstream, UpstreamError, retry_after_seconds
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import free_port
 
 from .conftest import API_KEY, AppFactory, Settings, Sleeps, b64
 
 URL = "/api/vision/analyze"
+
+
+def complete(upstream: Upstream) -> Completion:
+    """The whole answer to one plain (not streamed) call, as the analyzer asks for it."""
+    items = list(upstream.stream([{"role": "user", "content": "image here"}], client_streams=False))
+    assert isinstance(items[-1], Completion)
+    return items[-1]
 
 
 @pytest.fixture
@@ -43,7 +50,7 @@ def test_backoff_grows_with_jitter(make_settings: Settings, model: FakeOpenAI) -
     upstream = Upstream(make_settings({"VISION_RETRIES": "4", "VISION_BACKOFF_S": "1"}), sleep=sleeps)
     model.default = Reply(status=502)
     with pytest.raises(UpstreamError) as err:
-        upstream.complete([{"role": "user", "content": "hi"}])
+        complete(upstream)
     assert err.value.status == 502 and err.value.code == "upstream_unavailable"
     assert len(sleeps) == 4 and len(model.requests) == 5
     assert all(0 <= s <= 2**i for i, s in enumerate(sleeps))
@@ -203,10 +210,8 @@ def test_a_deepseek_model_never_receives_an_image(make_settings: Settings, model
         )
         model.default = Reply(status=500)
         with pytest.raises(UpstreamError):
-            Upstream(settings, sleep=Sleeps()).complete([{"role": "user", "content": "image here"}], has_image=True)
-        assert deepseek.requests == []
-        text = Upstream(settings, sleep=Sleeps()).complete([{"role": "user", "content": "text"}], has_image=False)
-        assert text.model == "deepseek-chat"
+            complete(Upstream(settings, sleep=Sleeps()))
+        assert deepseek.requests == [] and len(model.requests) == 1
 
 
 def test_retry_after_forms() -> None:

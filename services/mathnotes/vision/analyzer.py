@@ -229,7 +229,7 @@ class Analyzer:
         self.metrics.image_bytes.labels(direction="received").inc(len(data))
         t1 = time.perf_counter()
         try:
-            _text, lines = self.ocr.read(picture)
+            lines = self.ocr.read(picture)
         except Exception as err:
             failed = f"the offline OCR engine failed: {type(err).__name__}"
             raise AnalysisError("ocr_unavailable", failed, 503) from None

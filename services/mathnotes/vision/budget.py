@@ -82,7 +82,6 @@ class DecodeBudget:
         self._free_slots = slots
         self._queue: collections.deque[object] = collections.deque()
         self._cond = threading.Condition()
-        self.peak_held = 0  # the most bytes ever held at once (for tests and curiosity)
 
     @property
     def held(self) -> int:
@@ -126,7 +125,6 @@ class DecodeBudget:
                 self._cond.notify_all()  # the next in line may fit now
             self._free -= cost
             self._free_slots -= 1
-            self.peak_held = max(self.peak_held, self.total - self._free)
         try:
             yield
         finally:

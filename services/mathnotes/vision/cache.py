@@ -64,9 +64,6 @@ class MemoryCache:
     def ping(self) -> bool:
         return True
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 class RedisCache:
     def __init__(self, url: str, ttl_s: int, prefix: str = "mathnotes:vision:answer:") -> None:

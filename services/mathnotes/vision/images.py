@@ -30,7 +30,6 @@ __all__ = [
     "Prepared",
     "decode",
     "decode_base64",
-    "fit_within",
     "prepare",
     "sniff",
 ]
@@ -43,7 +42,6 @@ Image.MAX_IMAGE_PIXELS = None
 Hold = Callable[[int], AbstractContextManager[object]]  # the decode budget: hold(bytes) around a decode
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
-FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif", "heic": "image/heic"}
 
 
 class ImageError(VisionError):

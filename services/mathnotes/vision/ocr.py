@@ -69,10 +69,9 @@ class OcrEngine:
             self.error = f"{type(err).__name__}: {err}"
             return False
 
-    def read(self, image: Image.Image) -> tuple[str, list[str]]:
-        """(text, lines) of an upright RGB image."""
+    def read(self, image: Image.Image) -> list[str]:
+        """The text lines of an upright RGB image, in reading order."""
         with self._lock:
             engine = self._load()
             result, _elapsed = engine(np.asarray(image.convert("RGB")))
-        lines = lines_from_boxes(result or [])
-        return "\n".join(lines), lines
+        return lines_from_boxes(result or [])

@@ -201,17 +201,10 @@ class Upstream:
         self._probe = (now, results)
         return results
 
-    def complete(self, messages: list[dict[str, Any]], *, has_image: bool = True) -> Completion:
-        for item in self.stream(messages, has_image=has_image, client_streams=False):
-            if isinstance(item, Completion):
-                return item
-        raise UpstreamError("upstream_bad_response", "the model endpoint sent no answer", 502, [], {})
-
     def stream(
         self,
         messages: list[dict[str, Any]],
         *,
-        has_image: bool = True,
         client_streams: bool = True,
         want_json: bool = False,
     ) -> Iterator[str | Completion]:
@@ -222,8 +215,8 @@ class Upstream:
         attempts: list[dict[str, Any]] = []
         last = _Failure("bad_response")
         for index, target in enumerate(self.targets):
-            if has_image and is_text_only_model(target.model, target.base_url):
-                continue  # DeepSeek takes no images: never send it one
+            if is_text_only_model(target.model, target.base_url):
+                continue  # DeepSeek takes no images (every call carries one): never send it one
             if index and self.metrics:
                 self.metrics.fallbacks.inc()
             for attempt in range(s.retries + 1):
