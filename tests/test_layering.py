@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "services" / "mathnotes"
 PURE = (
     "mathnotes.common.openapi",
     "mathnotes.ingest.dlq",
+    "mathnotes.ingest.errors",
     "mathnotes.ingest.httpbody",
     "mathnotes.ingest.lineproto",
     "mathnotes.ingest.parse",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mathnotes.ingest.errors import Rejected
 from mathnotes.ingest.lineproto import LineProtocolError, Point, encode, parse_lines, validate
-from mathnotes.ingest.parse import ParseOptions, Rejected, parse_message
+from mathnotes.ingest.parse import ParseOptions, parse_message
 
 keys = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20).filter(
     lambda k: not k.endswith("\\") and k not in {"time", "_field", "_measurement"}
@@ -47,7 +48,7 @@ def test_any_payload_is_points_or_a_named_rejection(payload: bytes, topic: str) 
     try:
         result = parse_message(topic, payload, 1, ParseOptions())
     except Rejected as err:
-        assert err.reason and err.detail
+        assert err.code and err.message
         return
     for point in result:
         validate(point)
@@ -71,6 +72,6 @@ def test_any_json_document_is_points_or_a_named_rejection(doc: object) -> None:
     try:
         result = parse_message("telemetry/s/d/m", payload, 1, ParseOptions())
     except Rejected as err:
-        assert err.reason
+        assert err.code
         return
     assert all(parse_lines(encode(p), 0) for p in result)

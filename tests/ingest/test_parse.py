@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from mathnotes.ingest.httpbody import MAX_LISTED, BodyError, json_body, json_items, line_body, listed
+from mathnotes.ingest.errors import BodyError, Rejected
+from mathnotes.ingest.httpbody import MAX_LISTED, json_body, json_items, line_body, listed
 from mathnotes.ingest.lineproto import Point, encode, parse_lines
-from mathnotes.ingest.parse import ParseOptions, Rejected, parse_message
+from mathnotes.ingest.parse import ParseOptions, parse_message
 from mathnotes.ingest.timestamps import TimestampError, to_ns
 from mathnotes.ingest.topics import TopicMismatch, TopicTemplate
 
@@ -39,12 +40,13 @@ def test_envelope_with_tags_and_timestamp() -> None:
 def test_envelope_schema_errors_are_precise() -> None:
     with pytest.raises(Rejected) as err:
         one(f"{T}/x", '{"fields": {"t": [1, 2]}}')
-    assert err.value.reason == "schema" and err.value.detail.startswith("fields/t:")
+    assert err.value.code == "schema" and err.value.message.startswith("fields/t:")
     with pytest.raises(Rejected) as err:
         one(f"{T}/x", '{"fields": {}, "ts": 1}')
-    assert err.value.reason == "schema"
-    with pytest.raises(Rejected, match="schema"):
+    assert err.value.code == "schema"
+    with pytest.raises(Rejected) as err:
         one(f"{T}/x", '{"fields": {"a": 1}, "extra": 1}')
+    assert err.value.code == "schema"
 
 
 def test_zigbee2mqtt_flat_state() -> None:
@@ -147,7 +149,7 @@ def test_line_protocol_payload_gets_topic_tags() -> None:
     ]
     with pytest.raises(Rejected) as err:  # by default a payload cannot pick its measurement
         parse_message(f"{T}/ignored", lines, NOW, OPTS)
-    assert err.value.reason == "measurement_not_allowed" and "'cpu'" in err.value.detail
+    assert err.value.code == "measurement_not_allowed" and "'cpu'" in err.value.message
     assert one(f"{T}/cpu", "cpu,core=0 usage=0.5").measurement == "cpu"  # the topic's own is fine
 
 
@@ -178,7 +180,7 @@ def test_the_topic_says_who_and_where(payload: str) -> None:
 def test_a_payload_cannot_pick_its_measurement_by_default(payload: str, reason: str) -> None:
     with pytest.raises(Rejected) as err:
         parse_message(f"{T}/m", payload.encode(), NOW, OPTS)
-    assert err.value.reason == reason
+    assert err.value.code == reason
     allowed = ParseOptions(payload_measurement=True)
     if reason == "measurement_not_allowed":
         assert parse_message(f"{T}/m", payload.encode(), NOW, allowed)[-1].measurement in {"vision_requests", "other"}
@@ -208,8 +210,8 @@ def test_a_payload_cannot_pick_its_measurement_by_default(payload: str, reason: 
 def test_rejections_name_their_reason(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(Rejected) as err:
         parse_message(topic, payload, NOW, OPTS)
-    assert err.value.reason == reason
-    assert err.value.detail
+    assert err.value.code == reason
+    assert err.value.message
 
 
 @pytest.mark.parametrize(
@@ -300,8 +302,9 @@ def test_a_long_list_of_rejections_is_capped_and_counted() -> None:
 def test_line_bodies_keep_line_numbers_and_stop_at_the_first_bad_line() -> None:
     body = line_body(b"# comment\nm v=1 5\n\nm v=2 6\n", NOW, 10)
     assert body.lines == ["m v=1.0 5", "m v=2.0 6"] and body.origin == [2, 4]
-    with pytest.raises(BodyError, match="line 3"):
+    with pytest.raises(Rejected, match="line 3") as bad:
         line_body(b"m v=1\nm v=2\nnope\n", NOW, 10)
+    assert bad.value.code == "invalid_line_protocol"
     with pytest.raises(BodyError) as err:
         line_body(b"m v=1\nm v=2\n", NOW, 1)
     assert err.value.code == "too_many_items"

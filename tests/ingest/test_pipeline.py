@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mathnotes.ingest import influx
+from mathnotes.ingest.errors import Refused, Retryable, TooLarge
 from mathnotes.ingest.metrics import IngestMetrics
 from mathnotes.ingest.pipeline import DeadLetter, Item, Pipeline
 from mathnotes.ingest.spool import Spool
@@ -72,7 +72,7 @@ def unreachable_writer() -> tuple[threading.Event, ScriptedWriter]:
 
     def answer(_chunk: list[str]) -> None:
         if down.is_set():
-            raise influx.Retryable("InfluxDB unreachable: ConnectionError")
+            raise Retryable("InfluxDB unreachable: ConnectionError")
 
     return down, ScriptedWriter(answer)
 
@@ -82,7 +82,7 @@ def lines(n: int, start: int = 0) -> list[str]:
 
 
 def test_retry_after_is_honoured_then_the_batch_lands(tmp_path: Path) -> None:
-    answers = iter([influx.Retryable("429", 429, retry_after=0.4), influx.Retryable("503", 503, retry_after=None)])
+    answers = iter([Retryable("429", 429, retry_after=0.4), Retryable("503", 503, retry_after=None)])
 
     def answer(_lines: list[str]) -> None:
         err = next(answers, None)
@@ -102,7 +102,7 @@ def test_retry_after_is_honoured_then_the_batch_lands(tmp_path: Path) -> None:
 def test_413_splits_the_batch_until_it_fits(tmp_path: Path) -> None:
     def answer(chunk: list[str]) -> None:
         if len(chunk) > 3:
-            raise influx.TooLarge("413", 413)
+            raise TooLarge("413", 413)
 
     writer = ScriptedWriter(answer)
     h = Harness(tmp_path, writer)
@@ -117,7 +117,7 @@ def test_413_splits_the_batch_until_it_fits(tmp_path: Path) -> None:
 def test_a_rejected_line_goes_to_the_dlq_alone(tmp_path: Path) -> None:
     def answer(chunk: list[str]) -> None:
         if any("bad" in line for line in chunk):
-            raise influx.Rejected('400: field type conflict: input field "v" is type string', 400)
+            raise Refused('400: field type conflict: input field "v" is type string', 400)
 
     writer = ScriptedWriter(answer)
     h = Harness(tmp_path, writer)

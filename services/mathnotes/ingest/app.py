@@ -12,10 +12,11 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..common.httpapi import ApiError, install_common
-from .httpbody import MAX_LISTED, Body, BodyError, json_body, line_body, listed
+from ..common.httpapi import ApiError, error_response, install_common
+from .errors import Busy, IngestError, Rejected
+from .httpbody import json_body, line_body
 from .openapi import openapi_document
-from .service import Busy, IngestService
+from .service import IngestService
 from .settings import IngestSettings
 
 __all__ = ["create_app"]
@@ -42,19 +43,10 @@ def _check_auth(settings: IngestSettings) -> None:
         )
 
 
-def _refused(body: Body, refused: list[tuple[int, str]]) -> ApiError:
-    """422 naming each item whose point InfluxDB refused (a field-type conflict…); the rest were written."""
-    details = [
-        {"index": body.origin[line], "reason": "influx_rejected", "detail": reason}
-        for line, reason in refused[:MAX_LISTED]
-    ]
-    written = len(body.lines) - len(refused)
-    return ApiError(
-        422,
-        "influx_rejected",
-        f"InfluxDB refused {len(refused)} of {len(body.lines)} points; the other {written} were written",
-        details=listed(details, len(refused)),
-    )
+def _error(err: IngestError) -> Response:
+    """Any :mod:`~.errors` error as the JSON error shape: the one place the two meet."""
+    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Busy) else None
+    return error_response(err.status, err.code, err.message, err.details, headers)
 
 
 def create_app(settings: IngestSettings, service: IngestService | None = None) -> Flask:
@@ -65,6 +57,7 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["ingest"] = svc
     install_common(app, "ingest")
+    app.register_error_handler(IngestError, _error)
     if not settings.api_keys:
         log.warning("INGEST_API_KEYS is empty: POST /api/ingest is open to anyone who can reach it")
     parsing = threading.Lock()
@@ -88,28 +81,19 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
                     body = json_body(raw, now, svc.opts, settings.max_items)
                 else:
                     body = line_body(raw, now, settings.max_items)
-            except BodyError as err:
-                if err.code == "invalid_line_protocol":
-                    svc.metrics.rejected.labels("unparseable").inc()
-                raise ApiError(err.status, err.code, err.message) from None
+            except Rejected:  # line protocol's first bad line
+                svc.metrics.rejected.labels("unparseable").inc()
+                raise
             del raw
         if body.reasons:
             for reason, count in body.reasons.items():
                 svc.metrics.rejected.labels(reason).inc(count)
-            raise ApiError(
-                400,
-                "rejected",
-                f"{body.rejected_count} of {body.total} items were rejected; nothing was written",
-                details=listed(body.rejected, body.rejected_count),
-            )
-        try:
-            outcome, refused = svc.ingest(body.lines)
-        except Busy as err:
-            raise ApiError(503, "unavailable", str(err), headers={"Retry-After": str(err.retry_after)}) from None
+            raise body.refusal()
+        outcome, refused = svc.ingest(body.lines)
         if outcome == "rejected":  # the writer failed on it unexpectedly; it went to the DLQ as internal_error
-            raise ApiError(500, "internal_error", "the points could not be written (logged)")
+            raise IngestError("internal_error", "the points could not be written (logged)")
         if refused:
-            raise _refused(body, refused)
+            raise body.refused(refused)
         return jsonify({"accepted": len(body.lines), "outcome": outcome}), 202
 
     @app.get("/health")

@@ -31,10 +31,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .dlq import dlq_message
+from .errors import Rejected
 from .lineproto import encode
 from .metrics import IngestMetrics
 from .mqttclient import FastClient
-from .parse import NO_TIME, ParseOptions, Rejected, parse_message
+from .parse import NO_TIME, ParseOptions, parse_message
 from .pipeline import BEAT_S, DeadLetter, Item, Pipeline
 from .settings import IngestSettings
 from .workers import keep_going
@@ -209,7 +210,7 @@ class Consumer:
                 points = parse_message(topic, payload, now, self.opts)
             item.lines = [encode(p) for p in points]
         except Rejected as err:
-            item.dead = DeadLetter(err.reason, err.detail, topic, payload, now)
+            item.dead = DeadLetter(err.code, err.message, topic, payload, now)
         except Exception as err:  # a parser bug must not stop intake: dead-letter the message instead
             log.exception("internal error parsing a message from %s", topic)
             item.dead = DeadLetter("internal_error", f"{type(err).__name__}: {err}"[:300], topic, payload, now)

@@ -10,6 +10,11 @@ refusals can be reported per item.
 Rejected items are counted in full but listed only up to :data:`MAX_LISTED`; past that the list
 ends with one ``{"index": null, "reason": "more", "count": N}`` entry (a 512 KB body of bad
 items used to answer with a 27 MB list).
+
+What refuses a body is an :mod:`~.errors` error: a :class:`~.errors.BodyError` for the body as a
+whole (``invalid_json``, ``not_utf8``, ``too_many_items``, and :meth:`Body.refusal`'s ``rejected``
+for bad items), a :class:`~.errors.Rejected` for line protocol's first bad line, and
+:meth:`Body.refused` the 422 for the points InfluxDB refused.
 """
 
 from __future__ import annotations
@@ -21,22 +26,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import BodyError, Refused, Rejected
 from .lineproto import LineProtocolError, encode, iter_lines
-from .parse import ParseOptions, Rejected, http_item
+from .parse import ParseOptions, http_item
 
-__all__ = ["MAX_LISTED", "Body", "BodyError", "json_body", "json_items", "line_body", "listed"]
+__all__ = ["MAX_LISTED", "Body", "json_body", "json_items", "line_body", "listed"]
 
 MAX_LISTED = 100
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
-
-
-class BodyError(Exception):
-    """The body as a whole is refused: HTTP ``status``, stable ``code``, message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
@@ -60,6 +58,26 @@ class Body:
         if len(self.rejected) < MAX_LISTED:
             self.rejected.append({"index": item, "reason": reason, "detail": detail})
 
+    def refusal(self) -> BodyError:
+        """400 ``rejected``, listing the rejected items with their reasons (nothing of the body is written)."""
+        return BodyError(
+            "rejected",
+            f"{self.rejected_count} of {self.total} items were rejected; nothing was written",
+            details=listed(self.rejected, self.rejected_count),
+        )
+
+    def refused(self, refused: list[tuple[int, str]]) -> Refused:
+        """422 naming the request item of each line InfluxDB refused (``(line, reason)``); the rest were written."""
+        details = [
+            {"index": self.origin[line], "reason": Refused.code, "detail": reason}
+            for line, reason in refused[:MAX_LISTED]
+        ]
+        written = len(self.lines) - len(refused)
+        return Refused(
+            f"InfluxDB refused {len(refused)} of {len(self.lines)} points; the other {written} were written",
+            details=listed(details, len(refused)),
+        )
+
 
 def listed(entries: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     """``entries`` (at most :data:`MAX_LISTED` of ``count``), plus a ``more`` entry counting the rest."""
@@ -77,22 +95,22 @@ def _skip(text: str, pos: int) -> int:
 
 
 def _too_many(max_items: int) -> BodyError:
-    return BodyError(413, "too_many_items", f"the body holds more than {max_items} items")
+    return BodyError("too_many_items", f"the body holds more than {max_items} items", status=413)
 
 
 def _decode(text: str, pos: int) -> tuple[Any, int]:
     try:
         return _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as err:
-        raise BodyError(400, "invalid_json", f"the body is not JSON: {err}") from None
+        raise BodyError("invalid_json", f"the body is not JSON: {err}") from None
     except RecursionError:
-        raise BodyError(400, "invalid_json", "the body is not JSON: nested too deeply") from None
+        raise BodyError("invalid_json", "the body is not JSON: nested too deeply") from None
 
 
 def _end(text: str, pos: int) -> None:
     pos = _skip(text, pos)
     if pos != len(text):
-        raise BodyError(400, "invalid_json", f"the body is not JSON: extra data at char {pos}")
+        raise BodyError("invalid_json", f"the body is not JSON: extra data at char {pos}")
 
 
 def json_items(text: str, max_items: int) -> Iterator[Any]:
@@ -121,7 +139,7 @@ def json_items(text: str, max_items: int) -> Iterator[Any]:
             _end(text, pos + 1)
             return
         else:
-            raise BodyError(400, "invalid_json", f"the body is not JSON: expected ',' or ']' at char {pos}")
+            raise BodyError("invalid_json", f"the body is not JSON: expected ',' or ']' at char {pos}")
 
 
 def json_body(raw: bytes, now_ns: int, opts: ParseOptions, max_items: int) -> Body:
@@ -129,25 +147,25 @@ def json_body(raw: bytes, now_ns: int, opts: ParseOptions, max_items: int) -> Bo
     try:
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads reads bytes
     except UnicodeDecodeError as err:
-        raise BodyError(400, "invalid_json", f"the body is not JSON: {err}") from None
+        raise BodyError("invalid_json", f"the body is not JSON: {err}") from None
     body = Body()
     for index, item in enumerate(json_items(text, max_items)):
         body.total += 1
         try:
             body.add(encode(http_item(item, now_ns, opts)), index)
         except Rejected as err:
-            body.reject(index, err.reason, err.detail)
+            body.reject(index, err.code, err.message)
     if not body.total:
         body.reject(None, "schema", "the array is empty")
     return body
 
 
 def line_body(raw: bytes, now_ns: int, max_items: int) -> Body:
-    """Line protocol; the first bad line refuses the body (``invalid_line_protocol``, naming the line)."""
+    """Line protocol; the first bad line refuses the body (``Rejected``: ``invalid_line_protocol``, naming the line)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BodyError(400, "not_utf8", "line protocol must be UTF-8 text") from None
+        raise BodyError("not_utf8", "line protocol must be UTF-8 text") from None
     body = Body()
     try:
         for number, point in iter_lines(text, now_ns):
@@ -156,7 +174,7 @@ def line_body(raw: bytes, now_ns: int, max_items: int) -> Body:
                 raise _too_many(max_items)
             body.add(encode(point), number)
     except LineProtocolError as err:
-        raise BodyError(400, "invalid_line_protocol", str(err)) from None
+        raise Rejected("invalid_line_protocol", str(err)) from None
     if not body.total:
-        raise BodyError(400, "invalid_line_protocol", "no lines")
+        raise Rejected("invalid_line_protocol", "no lines")
     return body

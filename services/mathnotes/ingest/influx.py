@@ -1,11 +1,11 @@
 """Writing line protocol to InfluxDB: v2 through influxdb-client, or v1 ``/write``.
 
-Both writers take a list of lines and either return, or raise:
+Both writers take a list of lines and either return, or raise a :class:`~.errors.WriteError`:
 
     WriteError
      ├── Retryable     429, 5xx, timeouts, connection failures (``retry_after`` seconds, if told)
      ├── TooLarge      413: the caller splits the batch
-     └── Rejected      400/422 and other 4xx: some line is bad; the caller isolates it
+     └── Refused       400/422 and other 4xx: some line is bad; the caller isolates it
 
 Bodies are gzip-compressed, timestamps are nanoseconds.
 """
@@ -21,28 +21,10 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from .errors import Refused, Retryable, TooLarge, WriteError
 from .settings import IngestSettings
 
-__all__ = ["Rejected", "Retryable", "TooLarge", "WriteError", "Writer", "make_writer"]
-
-
-class WriteError(Exception):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class Retryable(WriteError):
-    pass
-
-
-class TooLarge(WriteError):
-    pass
-
-
-class Rejected(WriteError):
-    pass
+__all__ = ["Writer", "make_writer"]
 
 
 class Writer(Protocol):
@@ -68,7 +50,7 @@ def _classify(status: int, message: str, retry_after: str | None) -> WriteError:
         return Retryable(text, status, _retry_after(retry_after))
     if status in (401, 403, 404):
         return Retryable(text, status)  # misconfiguration or a missing bucket: keep the data, retry
-    return Rejected(text, status)
+    return Refused(text, status)
 
 
 class V1Writer:

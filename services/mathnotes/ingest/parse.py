@@ -16,8 +16,8 @@ Accepted forms (the ingest README's *Payload forms*), tried in this order:
 
 Numbers become floats so ``21`` then ``21.5`` never conflict, except fields
 named in ``int_fields``. ``"ON"``/``"OFF"`` strings become booleans; other
-strings pass through. A payload that fits no form raises :class:`Rejected`
-with a stable ``reason`` (the DLQ topic and metrics label) and a ``detail``.
+strings pass through. A payload that fits no form raises :class:`~.errors.Rejected`
+with a stable ``code`` (the dead letter's reason and the metrics label) and a ``message``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from typing import Any
 
 import jsonschema
 
+from .errors import Rejected
 from .lineproto import FieldValue, LineProtocolError, Point, parse_lines, validate
 from .timestamps import TimestampError, to_ns
 from .topics import TopicMismatch, TopicTemplate
 
-__all__ = ["MAX_DETAIL", "NO_TIME", "ParseOptions", "Rejected", "http_item", "parse_message"]
+__all__ = ["NO_TIME", "ParseOptions", "http_item", "parse_message"]
 
 TIME_KEYS = ("ts", "time", "timestamp", "Time", "received_at")
 MAX_FIELDS = 1000
@@ -43,17 +44,6 @@ MAX_DEPTH = 16
 # Pass as ``now_ns`` to tell apart the points that carry no timestamp of their own: no timestamp
 # InfluxDB accepts equals it (its smallest is -2**63 + 2).
 NO_TIME = -(2**63)
-MAX_DETAIL = 300  # characters of a rejection's detail (a schema error quotes the offending value)
-
-
-class Rejected(ValueError):
-    """A message that will not become points; ``reason`` is a short stable code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        detail = detail if len(detail) <= MAX_DETAIL else detail[: MAX_DETAIL - 1] + "…"
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 
 from . import influx
+from .errors import Refused, Retryable
 from .items import DeadLetter, Item
 from .metrics import IngestMetrics
 from .spool import Spool
@@ -248,7 +249,7 @@ class Pipeline:
             deadline = time.monotonic() + (1.0 if self._stopping else self.spool_after)
             try:
                 bad = self._write(list(range(len(lines))), lines, deadline)
-            except influx.Retryable as err:
+            except Retryable as err:
                 log.error("InfluxDB unavailable, spooling %d lines: %s", len(lines), err)
                 self.influx_ok = False
                 if not self._spooled(lines):
@@ -260,9 +261,7 @@ class Pipeline:
                     k = bisect.bisect_right(starts, index) - 1  # the last item starting at or before it
                     src = batch[k]
                     src.refused.append((index - starts[k], reason))
-                    dead.append(
-                        DeadLetter("influx_rejected", reason, src.topic, lines[index].encode(), src.received_ns)
-                    )
+                    dead.append(DeadLetter(Refused.code, reason, src.topic, lines[index].encode(), src.received_ns))
         self._hold = 1.0
         self._finish(batch, outcome, dead)
 
@@ -340,12 +339,12 @@ class Pipeline:
             return False
         try:
             bad = self._write(list(range(len(lines))), lines, time.monotonic())
-        except influx.Retryable:
+        except Retryable:
             self._next_replay = time.monotonic() + self._replay_backoff * (0.5 + random.random())  # noqa: S311
             self._replay_backoff = min(self.max_backoff, self._replay_backoff * 2)
             return False
         for index, reason in bad:
-            self._dead_letter(DeadLetter("influx_rejected", reason, "spool", lines[index].encode(), 0))
+            self._dead_letter(DeadLetter(Refused.code, reason, "spool", lines[index].encode(), 0))
         self.spool.remove(files)
         self._replay_backoff = 0.5
         self._next_replay = 0.0

@@ -18,6 +18,7 @@ import time
 from ..common.telemetry import TelemetryPublisher
 from . import influx
 from .consumer import Consumer
+from .errors import Busy
 from .metrics import IngestMetrics
 from .parse import ParseOptions
 from .pipeline import DeadLetter, Item, Pipeline
@@ -27,19 +28,11 @@ from .spool import Spool
 from .topics import TopicTemplate
 from .workers import Workers
 
-__all__ = ["WATCHDOG_EXIT", "Busy", "IngestService"]
+__all__ = ["WATCHDOG_EXIT", "IngestService"]
 
 log = logging.getLogger("mathnotes.ingest")
 HTTP_WAIT_S = 60.0
 WATCHDOG_EXIT = 70  # EX_SOFTWARE: the exit code after the watchdog stopped a stalled service
-
-
-class Busy(Exception):
-    """The service cannot take more data now (spool full or queue full); ``retry_after`` in seconds."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class IngestService:

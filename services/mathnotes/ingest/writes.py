@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from . import influx
+from .errors import Refused, Retryable, TooLarge
 from .metrics import IngestMetrics
 
 __all__ = ["write_isolating"]
@@ -27,7 +28,7 @@ def write_isolating(
     """Write ``lines[i] for i in idx``; returns the (index, reason) of lines InfluxDB refused.
 
     429/5xx/unreachable are retried with jittered exponential backoff (honouring Retry-After)
-    until ``deadline`` (monotonic), then :class:`~.influx.Retryable` is raised. A 413 or a
+    until ``deadline`` (monotonic), then :class:`~.errors.Retryable` is raised. A 413 or a
     400/422 answer splits the lines in halves until the refused ones stand alone. ``beat`` is
     called before each attempt.
     """
@@ -38,13 +39,13 @@ def write_isolating(
         beat()
         try:
             writer.write(chunk)
-        except (influx.TooLarge, influx.Rejected) as err:
+        except (TooLarge, Refused) as err:
             if len(idx) == 1:
-                return [(idx[0], str(err))]
+                return [(idx[0], err.message)]
             half = len(idx) // 2
             first = write_isolating(writer, lines, idx[:half], deadline, metrics, beat, max_backoff)
             return first + write_isolating(writer, lines, idx[half:], deadline, metrics, beat, max_backoff)
-        except influx.Retryable as err:
+        except Retryable as err:
             metrics.retries.inc()
             wait = err.retry_after if err.retry_after is not None else backoff * (0.5 + random.random())  # noqa: S311
             if time.monotonic() + wait > deadline:
