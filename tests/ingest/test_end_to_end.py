@@ -98,7 +98,7 @@ def test_each_rejection_reaches_the_dlq_and_intake_goes_on(
         "c": "no_fields",
         "d": "schema",
         "e": "invalid_timestamp",
-        "f": "unparseable",
+        "f": "invalid_line_protocol",
         "short": "topic_mismatch",
     }
     binary = letters[f"telemetry-dlq/{t}/a"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from .helpers import OwnBroker, StartIngest
+from .helpers import OwnBroker, StartIngest, metric
 
 
 def test_http_ingest_json_line_protocol_and_errors(start_ingest: StartIngest) -> None:
@@ -48,6 +48,37 @@ def test_http_ingest_json_line_protocol_and_errors(start_ingest: StartIngest) ->
     last = requests.post(url, data="http_m,device=last v=3 1700000010000000000\n", headers=auth, timeout=30)
     assert last.status_code == 202
     assert ing.count("http_m") == 6
+
+
+def test_rejected_items_are_counted_each_under_its_own_reason(start_ingest: StartIngest) -> None:
+    ing = start_ingest()
+    url = f"{ing.url}/api/ingest"
+    good = {"measurement": "mixed", "ts": 1_700_000_000, "fields": {"v": 1}}
+    items = [
+        dict(good, ts="noon"),  # invalid_timestamp
+        good,
+        {"fields": {"v": 1}},  # schema: no measurement
+        dict(good, fields={"v": 2**60}),  # invalid_value: too large for a float
+        dict(good, ts="later"),  # invalid_timestamp
+    ]
+    resp = requests.post(url, json=items, timeout=30)
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == "rejected" and error["message"] == "4 of 5 items were rejected; nothing was written"
+    assert [(d["index"], d["reason"]) for d in error["details"]] == [
+        (0, "invalid_timestamp"),
+        (2, "schema"),
+        (3, "invalid_value"),
+        (4, "invalid_timestamp"),
+    ]
+    line = requests.post(url, data="mixed v=1 1700000000000000000\nnot line protocol\n", timeout=30)
+    assert line.status_code == 400 and line.json()["error"]["code"] == "invalid_line_protocol"
+    counted = {
+        reason: metric(ing.url, f'ingest_rejected_total{{reason="{reason}"}}')
+        for reason in ("invalid_timestamp", "schema", "invalid_value", "invalid_line_protocol")
+    }
+    assert counted == {"invalid_timestamp": 2, "schema": 1, "invalid_value": 1, "invalid_line_protocol": 1}
+    assert ing.count("mixed") == 0
 
 
 def test_points_influxdb_refuses_are_named_in_the_answer_even_with_the_broker_down(

@@ -197,7 +197,7 @@ def test_a_payload_cannot_pick_its_measurement_by_default(payload: str, reason: 
         (f"{T}/x", b"null", "unsupported_payload"),
         (f"{T}/x", b'""', "unsupported_payload"),
         (f"{T}/x", b"[1, 2]", "schema"),
-        (f"{T}/x", b"hello world", "unparseable"),
+        (f"{T}/x", b"hello world", "invalid_line_protocol"),  # none of the forms: line protocol is the last tried
         (f"{T}/x", b"NaN", "invalid_value"),
         (f"{T}/x", b'{"ts": "yesterday", "fields": {"a": 1}}', "invalid_timestamp"),
         (f"{T}/x", b'{"ts": -5, "fields": {"a": 1}}', "invalid_timestamp"),

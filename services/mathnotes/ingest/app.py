@@ -81,12 +81,12 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
                     body = json_body(raw, now, svc.opts, settings.max_items)
                 else:
                     body = line_body(raw, now, settings.max_items)
-            except Rejected:  # line protocol's first bad line
-                svc.metrics.rejected.labels("unparseable").inc()
+            except Rejected as err:  # line protocol's first bad line
+                svc.metrics.rejected.labels(err.code).inc()
                 raise
             del raw
         if body.reasons:
-            for reason, count in body.reasons.items():
+            for reason, count in body.reasons.items():  # each item under its own reason
                 svc.metrics.rejected.labels(reason).inc(count)
             raise body.refusal()
         outcome, refused = svc.ingest(body.lines)

@@ -17,7 +17,8 @@ Accepted forms (the ingest README's *Payload forms*), tried in this order:
 Numbers become floats so ``21`` then ``21.5`` never conflict, except fields
 named in ``int_fields``. ``"ON"``/``"OFF"`` strings become booleans; other
 strings pass through. A payload that fits no form raises :class:`~.errors.Rejected`
-with a stable ``code`` (the dead letter's reason and the metrics label) and a ``message``.
+with a stable ``code`` (the dead letter's reason and the metrics label) and a ``message``; one that
+is none of the forms fails as line protocol, the last tried (``invalid_line_protocol``).
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def _payload_points(payload: bytes, measurement: str, now_ns: int, opts: ParseOp
     try:
         return parse_lines(text, now_ns)
     except LineProtocolError as err:
-        raise Rejected("unparseable", f"not JSON, a bare value or line protocol ({err})") from None
+        raise Rejected("invalid_line_protocol", f"not JSON, a bare value or line protocol ({err})") from None
 
 
 def _topic_wins(point: Point, measurement: str, tags: dict[str, str], opts: ParseOptions) -> Point:
