@@ -8,7 +8,7 @@ import paho.mqtt.client as mqtt
 
 from mathnotes.common.settings import load
 from mathnotes.ingest.consumer import mids_to_ack
-from mathnotes.ingest.pipeline import Item
+from mathnotes.ingest.items import Item
 from mathnotes.ingest.service import IngestService
 from mathnotes.ingest.settings import IngestSettings
 

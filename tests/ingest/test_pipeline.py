@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mathnotes.ingest.errors import Refused, Retryable, TooLarge
+from mathnotes.ingest.items import DeadLetter, Item
 from mathnotes.ingest.metrics import IngestMetrics
-from mathnotes.ingest.pipeline import DeadLetter, Item, Pipeline
+from mathnotes.ingest.pipeline import Pipeline
 from mathnotes.ingest.spool import Spool
 from tests.support.servers import wait_until
 

@@ -32,11 +32,12 @@ from paho.mqtt.properties import Properties
 
 from .dlq import dlq_message
 from .errors import Rejected
+from .items import DeadLetter, Item
 from .lineproto import encode
 from .metrics import IngestMetrics
 from .mqttclient import FastClient
 from .parse import NO_TIME, ParseOptions, parse_message
-from .pipeline import BEAT_S, DeadLetter, Item, Pipeline
+from .pipeline import BEAT_S, Pipeline
 from .settings import IngestSettings
 from .workers import keep_going
 

@@ -20,7 +20,6 @@ class DeadLetter:
 @dataclass(eq=False)  # compared by identity: two messages may carry the same lines
 class Item:
     lines: list[str]
-    source: str = "mqtt"
     dead: DeadLetter | None = None
     mid: int | None = None  # MQTT packet id of a QoS 1 message, acknowledged through ``acknowledge``
     generation: int = 0  # the broker connection it came in on

@@ -47,7 +47,7 @@ from .spool import Spool
 from .workers import keep_going
 from .writes import write_isolating
 
-__all__ = ["DeadLetter", "Item", "Pipeline"]
+__all__ = ["BEAT_S", "Pipeline"]
 
 log = logging.getLogger("mathnotes.ingest.pipeline")
 BEAT_S = 1.0  # longest idle wait between heartbeats

@@ -19,9 +19,10 @@ from ..common.telemetry import TelemetryPublisher
 from . import influx
 from .consumer import Consumer
 from .errors import Busy
+from .items import DeadLetter, Item
 from .metrics import IngestMetrics
 from .parse import ParseOptions
-from .pipeline import DeadLetter, Item, Pipeline
+from .pipeline import Pipeline
 from .selftelemetry import SelfTelemetry
 from .settings import IngestSettings
 from .spool import Spool
@@ -115,7 +116,7 @@ class IngestService:
             raise Busy("the write queue is full", 1)
         self.metrics.received.labels("http").inc(len(lines))
         done = threading.Event()
-        item = Item(lines=lines, source="http", done=done, topic="http")
+        item = Item(lines=lines, done=done, topic="http")
         if not self.pipeline.submit(item):
             raise Busy("the write queue is full and the disk spool unwritable", 5)
         if not done.wait(HTTP_WAIT_S):
