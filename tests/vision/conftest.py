@@ -1,55 +1,23 @@
-"""Vision fixtures: real images drawn with Pillow, settings and in-process apps against the fake model."""
+"""Vision fixtures: settings and in-process apps against the fake model, a second fake model, Redis.
+
+The helpers that tests import (images, settings for a subprocess, types) are in ``helpers.py``.
+"""
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-import shutil
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from PIL import Image, ImageDraw, ImageFont
 
 from mathnotes.common.settings import load
 from mathnotes.vision.app import VisionState, create_app
 from mathnotes.vision.settings import VisionSettings
 from mathnotes.vision.upstream import Upstream
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import Managed, ServerUnavailable
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-API_KEY = "sk-test-0123456789abcdef"
-
-
-def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(FONT, size)
-
-
-def render_text(lines: list[str], size: tuple[int, int] = (900, 300), font_size: int = 44) -> Image.Image:
-    """A white page with black text lines, like a scanned note."""
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    for i, line in enumerate(lines):
-        draw.text((30, 30 + i * int(font_size * 1.6)), line, fill="black", font=font(font_size))
-    return img
-
-
-def encode(img: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
-    out = io.BytesIO()
-    img.save(out, fmt, **params)
-    return out.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def data_url(data: bytes, mime: str = "image/jpeg") -> str:
-    return f"data:{mime};base64,{b64(data)}"
+from .helpers import API_KEY, AppFactory, Redis, Settings, Sleeps, encode, render_text
 
 
 @pytest.fixture(scope="session")
@@ -58,12 +26,17 @@ def note_jpeg() -> bytes:
     return encode(render_text(["∫₀¹ x² dx = ⅓", "x² + 2x + 1 = (x + 1)²", "√(a² + b²) = c"]), "JPEG", quality=90)
 
 
-def service_env(model: FakeOpenAI, **extra: str) -> dict[str, str]:
-    """Settings for a ``mathnotes-vision`` subprocess (``run_service``) answering through the fake model."""
-    return {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_TELEMETRY": "false", **extra}
+@pytest.fixture(scope="session")
+def fake_second_model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
 
 
-Settings = Callable[..., VisionSettings]
+@pytest.fixture
+def second_model(fake_second_model: FakeOpenAI) -> FakeOpenAI:
+    """Another OpenAI-compatible endpoint (a fallback's own, a vLLM, a DeepSeek), reset for one test."""
+    fake_second_model.reset()
+    return fake_second_model
 
 
 @pytest.fixture
@@ -83,14 +56,6 @@ def make_settings(model: FakeOpenAI) -> Settings:
         return load(VisionSettings, {k: v for k, v in base.items() if v is not None}, env_file="/nonexistent")
 
     return build
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-AppFactory = Callable[..., tuple[Flask, FlaskClient]]
 
 
 @pytest.fixture
@@ -115,23 +80,6 @@ def make_app(make_settings: Settings) -> Iterator[AppFactory]:
 @pytest.fixture
 def client(make_app: AppFactory) -> FlaskClient:
     return make_app()[1]
-
-
-class Redis(Managed):
-    """Debian's redis-server on a free loopback port, no persistence."""
-
-    name = "redis"
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
-
-    def argv(self) -> list[str]:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not os.path.exists(binary):
-            raise ServerUnavailable("redis-server is not installed (apt-get install redis-server)")
-        return [binary, "--port", str(self.port), "--bind", self.host, "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir)]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,7 +19,7 @@ from PIL import Image
 from mathnotes.vision.answer import STRUCTURED_SCHEMA
 from tests.support.fake_openai import FakeOpenAI, Reply
 
-from .conftest import API_KEY, AppFactory, b64, data_url, encode, render_text
+from .helpers import API_KEY, AppFactory, b64, data_url, encode, render_text
 
 URL = "/api/vision/analyze"
 
@@ -223,23 +224,28 @@ class _BreaksMidStream(BaseHTTPRequestHandler):
         self.connection.shutdown(socket.SHUT_RDWR)
 
 
-def test_failure_after_the_first_delta_is_one_error_event(make_app: AppFactory, note_jpeg: bytes) -> None:
+@pytest.fixture
+def breaking_model() -> Iterator[str]:
+    """The base URL of a model endpoint that breaks off mid-stream (:class:`_BreaksMidStream`)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _BreaksMidStream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        _app, client = make_app({"DASHSCOPE_BASE_URL": base, "VISION_RETRIES": "2"})
-        resp = client.post(URL, json={"image": b64(note_jpeg), "stream": True})
-        assert resp.status_code == 200
-        events = sse_events(resp.get_data(as_text=True))
-        assert [kind for kind, _ in events] == ["delta", "delta", "error"]
-        assert events[-1][1]["error"]["code"] == "upstream_bad_response"
-        assert events[-1][1]["error"]["request_id"] == resp.headers["X-Request-ID"]
-        metrics = client.get("/metrics").get_data(as_text=True)
-        assert 'vision_requests_total{model="none",status="502",task="transcribe"} 1.0' in metrics
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_failure_after_the_first_delta_is_one_error_event(
+    make_app: AppFactory, breaking_model: str, note_jpeg: bytes
+) -> None:
+    _app, client = make_app({"DASHSCOPE_BASE_URL": breaking_model, "VISION_RETRIES": "2"})
+    resp = client.post(URL, json={"image": b64(note_jpeg), "stream": True})
+    assert resp.status_code == 200
+    events = sse_events(resp.get_data(as_text=True))
+    assert [kind for kind, _ in events] == ["delta", "delta", "error"]
+    assert events[-1][1]["error"]["code"] == "upstream_bad_response"
+    assert events[-1][1]["error"]["request_id"] == resp.headers["X-Request-ID"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'vision_requests_total{model="none",status="502",task="transcribe"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("WEBP", "webp"), ("HEIF", "heic"), ("GIF", "gif"), ("PNG", "png")])

@@ -7,15 +7,15 @@ import subprocess
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from mathnotes.common.settings import MqttTarget
 from mathnotes.vision.metrics import VisionMetrics
 from mathnotes.vision.telemetry import Telemetry, envelope
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import console_script, free_port, wait_until
+from tests.support.servers import RunService, ServiceProcess, console_script, free_port, wait_until
 
-from ..conftest import RunService
-from .conftest import AppFactory, b64, encode, render_text
+from .helpers import AppFactory, b64, encode, render_text, service_env
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -44,12 +44,14 @@ def test_cli_analyze_prints_the_markdown_in_process(tmp_path: Path, model: FakeO
     assert bad.returncode == 1 and "corrupt_image" in bad.stderr
 
 
-def test_cli_analyze_against_a_server(tmp_path: Path, run_service: RunService, model: FakeOpenAI) -> None:
-    proc = run_service(
-        "mathnotes-vision",
-        {"DASHSCOPE_API_KEY": "sk-x", "DASHSCOPE_BASE_URL": model.base_url, "VISION_API_KEYS": "cli-key",
-         "VISION_TELEMETRY": "false"},
-    )  # fmt: skip
+@pytest.fixture
+def keyed_service(run_service: RunService, model: FakeOpenAI) -> ServiceProcess:
+    """The real service with one client key, ``cli-key``."""
+    return run_service("mathnotes-vision", service_env(model, VISION_API_KEYS="cli-key"))
+
+
+def test_cli_analyze_against_a_server(tmp_path: Path, keyed_service: ServiceProcess) -> None:
+    proc = keyed_service
     photo = tmp_path / "note.jpg"
     photo.write_bytes(encode(render_text(["y = 3"])))
     ok = run_cli(["analyze", str(photo), "--server", proc.url, "--api-key", "cli-key", "--json"], {})

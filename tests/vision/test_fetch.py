@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from mathnotes.vision.fetch import FetchError, check_address, fetch_image
 from tests.support.fake_openai import FakeOpenAI
 
-from .conftest import AppFactory
+from .helpers import AppFactory
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 DRIP = 0.3  # seconds between bytes: each read is quick, the whole would take hours

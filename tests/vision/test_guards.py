@@ -11,7 +11,7 @@ from flask import abort
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 
-from .conftest import AppFactory, b64
+from .helpers import AppFactory, b64
 
 URL = "/api/vision/analyze"
 

@@ -16,7 +16,7 @@ from mathnotes.vision.images import ImageError, decode_base64, prepare, sniff
 from mathnotes.vision.pixels import fit_within, plan_shrink
 from mathnotes.vision.shrink import rows_of, shrink
 
-from .conftest import b64, data_url, encode, render_text
+from .helpers import b64, data_url, encode, render_text
 
 LIMITS = {"max_pixels": 2_621_440, "max_input_pixels": 50_000_000}
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from mathnotes.vision.answer import parse_structured
 from mathnotes.vision.katex_commands import COMMANDS_FILE, KATEX_JS, commands, extract
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.servers import RunService, ServiceProcess
 
-from ..conftest import RunService
-from .conftest import b64, service_env
+from .helpers import b64, service_env
 
 ESCAPE_LETTERS = "bfnrtu"  # \b \f \n \r \t \u are JSON escapes: these are the commands JSON would eat
 AT_RISK = sorted(c for c in commands() if c[0] in ESCAPE_LETTERS)
@@ -59,10 +60,16 @@ def test_every_command_json_could_eat_is_kept_intact() -> None:
             assert parse_structured(text)[0]["problems"][0]["statement"] == f"a \\{name} b", name
 
 
+@pytest.fixture
+def service(run_service: RunService, model: FakeOpenAI) -> ServiceProcess:
+    """The real service, one worker, no answer cache."""
+    return run_service("mathnotes-vision", service_env(model, VISION_WORKERS="1", VISION_CACHE_ENTRIES="0"))
+
+
 def test_the_real_service_keeps_every_command_and_asks_for_json_mode(
-    run_service: RunService, model: FakeOpenAI, note_jpeg: bytes
+    service: ServiceProcess, model: FakeOpenAI, note_jpeg: bytes
 ) -> None:
-    proc = run_service("mathnotes-vision", service_env(model, VISION_WORKERS="1", VISION_CACHE_ENTRIES="0"))
+    proc = service
     model.default = Reply(content=_reply(AT_RISK))
     resp = requests.post(
         f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg), "format": "json", "task": "solve"}, timeout=60

@@ -21,11 +21,10 @@ from PIL import Image, ImageDraw
 from mathnotes.vision.budget import BudgetExceeded, DecodeBudget
 from mathnotes.vision.settings import VisionSettings
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import wait_until
+from tests.support.servers import RunService, wait_until
 
-from ..conftest import RunService
 from ..procfs import status_kb, tree, tree_kb
-from .conftest import service_env
+from .helpers import service_env
 
 MB = 1 << 20
 IDLE_WORKER_MB = 80  # a worker after its first requests (measured 66 MB RSS, shared pages included)

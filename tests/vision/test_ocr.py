@@ -9,7 +9,7 @@ import sys
 from mathnotes.vision.ocr import lines_from_boxes
 from tests.support.fake_openai import FakeOpenAI
 
-from .conftest import AppFactory, encode, render_text
+from .helpers import AppFactory, encode, render_text
 
 
 def test_lines_from_boxes_orders_reading_lines() -> None:

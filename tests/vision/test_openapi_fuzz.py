@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.support.fake_openai import DEFAULT_CONTENT, FakeOpenAI
 
-from .conftest import AppFactory
+from .helpers import AppFactory
 
 OPERATIONS = [
     ("POST", "/api/vision/analyze", 150),

@@ -7,7 +7,7 @@ import uuid
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import free_port
 
-from .conftest import AppFactory, Redis, b64, encode, render_text
+from .helpers import AppFactory, Redis, b64, encode, render_text
 
 URL = "/api/vision/analyze"
 

@@ -6,90 +6,104 @@ import json
 import queue
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 import requests
 
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, RunService, ServiceProcess, wait_until
 
-from ..conftest import RunService
-from .conftest import b64, service_env
+from .helpers import b64, service_env
 
 
-def subscribe(broker: Mosquitto, topic: str) -> tuple[mqtt.Client, queue.Queue[dict[str, Any]]]:
+@pytest.fixture
+def points(mosquitto: Mosquitto) -> Iterator[queue.Queue[dict[str, Any]]]:
+    """What the service publishes under ``telemetry/lab/vision/#``, subscribed before the test begins."""
     received: queue.Queue[dict[str, Any]] = queue.Queue()
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_connect = lambda c, *_: (c.subscribe(topic, qos=1), None)[1]
+    client.on_connect = lambda c, *_: (c.subscribe("telemetry/lab/vision/#", qos=1), None)[1]
     client.on_subscribe = lambda *_: ready.set()
     client.on_message = lambda _c, _u, msg: received.put({"topic": msg.topic, **json.loads(msg.payload)})
-    client.connect(broker.host, broker.port)
+    client.connect(mosquitto.host, mosquitto.port)
     client.loop_start()
     assert ready.wait(10)
-    return client, received
+    yield received
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.fixture
+def telemetry_service(run_service: RunService, mosquitto: Mosquitto, model: FakeOpenAI) -> ServiceProcess:
+    """The real service publishing telemetry to Mosquitto for site ``lab``, with a 200 kB body limit."""
+    return run_service(
+        "mathnotes-vision",
+        {"DASHSCOPE_API_KEY": "sk-proc-secret-key", "DASHSCOPE_BASE_URL": model.base_url,
+         "MQTT_URL": mosquitto.url, "SITE": "lab", "VISION_MAX_BODY_BYTES": "200000"},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def two_workers(run_service: RunService, model: FakeOpenAI) -> ServiceProcess:
+    """The real service with two workers and 4 requests per rate-limit window."""
+    return run_service("mathnotes-vision", service_env(model, VISION_WORKERS="2", RATE_LIMIT_MAX_REQUESTS="4"))
 
 
 def test_process_publishes_telemetry_and_drains_on_sigterm(
-    run_service: RunService, mosquitto: Mosquitto, model: FakeOpenAI, note_jpeg: bytes
+    telemetry_service: ServiceProcess, points: queue.Queue[dict[str, Any]], model: FakeOpenAI, note_jpeg: bytes
 ) -> None:
-    watcher, received = subscribe(mosquitto, "telemetry/lab/vision/#")
-    try:
-        proc = run_service(
-            "mathnotes-vision",
-            {"DASHSCOPE_API_KEY": "sk-proc-secret-key", "DASHSCOPE_BASE_URL": model.base_url,
-             "MQTT_URL": mosquitto.url, "SITE": "lab", "VISION_MAX_BODY_BYTES": "200000"},
-        )  # fmt: skip
-        ready = requests.get(f"{proc.url}/ready", timeout=10)
-        assert ready.status_code == 200 and ready.json()["backend"] == "openai"
-        resp = requests.post(f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg)}, timeout=30)
-        assert resp.status_code == 200 and resp.json()["latex"]
-        point = received.get(timeout=15)
-        assert point["topic"] == "telemetry/lab/vision/requests"
-        assert point["tags"] == {
-            "status": "200", "task": "transcribe", "model": "qwen3-vl-plus", "backend": "openai", "cached": "false"
-        }  # fmt: skip
-        assert point["fields"]["bytes_received"] == len(note_jpeg) and point["fields"]["prompt_tokens"] > 0
-        assert point["fields"]["latency_ms"] > 0 and isinstance(point["ts"], int)
+    proc, received = telemetry_service, points
+    ready = requests.get(f"{proc.url}/ready", timeout=10)
+    assert ready.status_code == 200 and ready.json()["backend"] == "openai"
+    resp = requests.post(f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg)}, timeout=30)
+    assert resp.status_code == 200 and resp.json()["latex"]
+    point = received.get(timeout=15)
+    assert point["topic"] == "telemetry/lab/vision/requests"
+    assert point["tags"] == {
+        "status": "200", "task": "transcribe", "model": "qwen3-vl-plus", "backend": "openai", "cached": "false"
+    }  # fmt: skip
+    assert point["fields"]["bytes_received"] == len(note_jpeg) and point["fields"]["prompt_tokens"] > 0
+    assert point["fields"]["latency_ms"] > 0 and isinstance(point["ts"], int)
 
-        too_big = requests.post(
-            f"{proc.url}/api/vision/analyze", data=b"\xff" * 1_000_000,
-            headers={"Content-Type": "image/jpeg"}, timeout=30,
-        )  # fmt: skip
-        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
+    too_big = requests.post(
+        f"{proc.url}/api/vision/analyze", data=b"\xff" * 1_000_000,
+        headers={"Content-Type": "image/jpeg"}, timeout=30,
+    )  # fmt: skip
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
 
-        metrics = requests.get(f"{proc.url}/metrics", timeout=5).text
-        assert 'vision_requests_total{model="qwen3-vl-plus",status="200",task="transcribe"} 1.0' in metrics
+    metrics = requests.get(f"{proc.url}/metrics", timeout=5).text
+    assert 'vision_requests_total{model="qwen3-vl-plus",status="200",task="transcribe"} 1.0' in metrics
 
-        model.script(Reply(delay=2.0, content="slow but complete"))
-        result: dict[str, Any] = {}
-        slow = threading.Thread(
-            target=lambda: result.update(
-                resp=requests.post(
-                    f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg), "cache": False}, timeout=30
-                )
+    model.script(Reply(delay=2.0, content="slow but complete"))
+    result: dict[str, Any] = {}
+    slow = threading.Thread(
+        target=lambda: result.update(
+            resp=requests.post(
+                f"{proc.url}/api/vision/analyze", json={"image": b64(note_jpeg), "cache": False}, timeout=30
             )
         )
-        slow.start()
-        assert wait_until(lambda: len(model.requests) == 2, 15)  # the slow request is with the model
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        slow.join(10)
-        assert result["resp"].status_code == 200 and result["resp"].json()["markdown"] == "slow but complete"
-        log = proc.log_text()
-        assert "sk-proc-secret-key" not in log
-        statuses = []
-        while not received.empty():
-            statuses.append(received.get()["tags"]["status"])
-        assert "200" in statuses  # the drained request's point was flushed before exit
-    finally:
-        watcher.loop_stop()
-        watcher.disconnect()
+    )
+    slow.start()
+    assert wait_until(lambda: len(model.requests) == 2, 15)  # the slow request is with the model
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    slow.join(10)
+    assert result["resp"].status_code == 200 and result["resp"].json()["markdown"] == "slow but complete"
+    log = proc.log_text()
+    assert "sk-proc-secret-key" not in log
+    statuses = []
+    while not received.empty():
+        statuses.append(received.get()["tags"]["status"])
+    assert "200" in statuses  # the drained request's point was flushed before exit
 
 
-def test_workers_share_cache_limits_and_metrics(run_service: RunService, model: FakeOpenAI, note_jpeg: bytes) -> None:
-    proc = run_service("mathnotes-vision", service_env(model, VISION_WORKERS="2", RATE_LIMIT_MAX_REQUESTS="4"))
+def test_workers_share_cache_limits_and_metrics(
+    two_workers: ServiceProcess, model: FakeOpenAI, note_jpeg: bytes
+) -> None:
+    proc = two_workers
     statuses, cached = [], []
     for _ in range(8):  # a new connection each time: the kernel spreads them over both workers
         resp = requests.post(

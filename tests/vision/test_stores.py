@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from mathnotes.vision.cache import MemoryCache, cache_key
 from mathnotes.vision.ratelimit import MemoryLimiter, SqliteLimiter, headers_for
 from mathnotes.vision.store import SqliteCache, SqliteStore
+from tests.support.servers import wait_until
 
 
 def test_cache_key_covers_every_part() -> None:
@@ -36,8 +36,7 @@ def test_cache_evicts_least_recently_used_and_expires(kind: str, tmp_path: Path)
     assert cache.get("b") is None and cache.get("a") == {"v": 1} and cache.get("c") == {"v": 3}
     short = make(0.05)
     short.set("x", {"v": 1})
-    time.sleep(0.1)
-    assert short.get("x") is None
+    assert wait_until(lambda: short.get("x") is None, timeout=10, interval=0.01)  # expired, however slow the machine
     assert cache.ping()
 
 
@@ -49,8 +48,7 @@ def test_limiter_counts_per_client_and_starts_a_new_window(kind: str, tmp_path: 
     assert (second.allowed, second.remaining) == (True, 0)
     assert (third.allowed, third.remaining) == (False, 0) and 0 < third.reset_s <= 0.1
     assert limiter.hit("ip:2").allowed
-    time.sleep(0.15)
-    assert limiter.hit("ip:1").allowed
+    assert wait_until(lambda: limiter.hit("ip:1").allowed, timeout=10, interval=0.02)  # the next window lets it in
 
 
 def _hammer(folder: str, hits: int) -> None:

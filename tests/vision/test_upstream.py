@@ -14,7 +14,7 @@ from mathnotes.vision.upstream import Completion, Upstream, UpstreamError, retry
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import free_port
 
-from .conftest import API_KEY, AppFactory, Settings, Sleeps, b64
+from .helpers import API_KEY, AppFactory, Settings, Sleeps, b64
 
 URL = "/api/vision/analyze"
 
@@ -132,61 +132,59 @@ def test_401_says_key_rejected_and_never_shows_it(
     ],
 )  # fmt: skip
 def test_data_inspection_failed_is_422_and_not_sent_elsewhere(
-    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object], body: dict[str, object]
+    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object], body: dict[str, object], second_model: FakeOpenAI
 ) -> None:
-    with FakeOpenAI() as second:
-        _app, client = make_app({"VISION_FALLBACK_MODELS": f"qwen-vl-max@{second.base_url}"})
-        model.default = Reply(status=400, body=body)
-        resp = client.post(URL, json=photo)
-        assert resp.status_code == 422
-        assert resp.get_json()["error"]["code"] == "content_rejected"
-        assert "DataInspectionFailed" in resp.get_json()["error"]["message"]
-        assert second.requests == []
+    _app, client = make_app({"VISION_FALLBACK_MODELS": f"qwen-vl-max@{second_model.base_url}"})
+    model.default = Reply(status=400, body=body)
+    resp = client.post(URL, json=photo)
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["code"] == "content_rejected"
+    assert "DataInspectionFailed" in resp.get_json()["error"]["message"]
+    assert second_model.requests == []
 
 
 def test_fallback_models_each_with_their_own_endpoint_and_key(
-    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object]
+    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object], second_model: FakeOpenAI
 ) -> None:
-    with FakeOpenAI() as vllm:
-        sleeps = Sleeps()
-        _app, client = make_app(
-            {
-                "VISION_RETRIES": "1",
-                "VISION_FALLBACK_MODELS": f"qwen-vl-max, Qwen2.5-VL-7B@{vllm.base_url}",
-                "VISION_FALLBACK_API_KEYS": ",vllm-key-123",
-            },
-            sleeps=sleeps,
-        )
-        model.default = Reply(status=503)
-        vllm.default = Reply(content="from vllm $y$")
-        resp = client.post(URL, json=photo)
-        assert resp.status_code == 200
-        assert resp.get_json()["model"] == "Qwen2.5-VL-7B" and resp.get_json()["latex"] == ["y"]
-        assert [r["body"]["model"] for r in model.requests] == ["qwen3-vl-plus"] * 2 + ["qwen-vl-max"] * 2
-        assert {r["headers"]["authorization"] for r in model.requests} == {f"Bearer {API_KEY}"}
-        assert vllm.requests[0]["headers"]["authorization"] == "Bearer vllm-key-123"
-        metrics = client.get("/metrics").get_data(as_text=True)
-        assert "vision_upstream_fallbacks_total 2.0" in metrics
+    sleeps = Sleeps()
+    _app, client = make_app(
+        {
+            "VISION_RETRIES": "1",
+            "VISION_FALLBACK_MODELS": f"qwen-vl-max, Qwen2.5-VL-7B@{second_model.base_url}",
+            "VISION_FALLBACK_API_KEYS": ",vllm-key-123",
+        },
+        sleeps=sleeps,
+    )
+    model.default = Reply(status=503)
+    second_model.default = Reply(content="from vllm $y$")
+    resp = client.post(URL, json=photo)
+    assert resp.status_code == 200
+    assert resp.get_json()["model"] == "Qwen2.5-VL-7B" and resp.get_json()["latex"] == ["y"]
+    assert [r["body"]["model"] for r in model.requests] == ["qwen3-vl-plus"] * 2 + ["qwen-vl-max"] * 2
+    assert {r["headers"]["authorization"] for r in model.requests} == {f"Bearer {API_KEY}"}
+    assert second_model.requests[0]["headers"]["authorization"] == "Bearer vllm-key-123"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "vision_upstream_fallbacks_total 2.0" in metrics
 
 
 def test_long_retry_after_moves_on_to_the_next_model_at_once(
-    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object]
+    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object], second_model: FakeOpenAI
 ) -> None:
-    with FakeOpenAI() as second:
-        sleeps = Sleeps()
-        _app, client = make_app({"VISION_FALLBACK_MODELS": f"backup@{second.base_url}"}, sleeps=sleeps)
-        model.default = Reply(status=429, headers={"Retry-After": "120"})
-        resp = client.post(URL, json=photo)
-        assert resp.status_code == 200 and resp.get_json()["model"] == "backup"
-        assert sleeps == [] and len(model.requests) == 1
+    sleeps = Sleeps()
+    _app, client = make_app({"VISION_FALLBACK_MODELS": f"backup@{second_model.base_url}"}, sleeps=sleeps)
+    model.default = Reply(status=429, headers={"Retry-After": "120"})
+    resp = client.post(URL, json=photo)
+    assert resp.status_code == 200 and resp.get_json()["model"] == "backup"
+    assert sleeps == [] and len(model.requests) == 1
 
 
-def test_auth_failure_on_primary_falls_back(make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object]) -> None:
-    with FakeOpenAI() as second:
-        _app, client = make_app({"VISION_FALLBACK_MODELS": f"backup@{second.base_url}"})
-        model.default = Reply(status=401)
-        resp = client.post(URL, json=photo)
-        assert resp.status_code == 200 and resp.get_json()["model"] == "backup"
+def test_auth_failure_on_primary_falls_back(
+    make_app: AppFactory, model: FakeOpenAI, photo: dict[str, object], second_model: FakeOpenAI
+) -> None:
+    _app, client = make_app({"VISION_FALLBACK_MODELS": f"backup@{second_model.base_url}"})
+    model.default = Reply(status=401)
+    resp = client.post(URL, json=photo)
+    assert resp.status_code == 200 and resp.get_json()["model"] == "backup"
 
 
 @pytest.mark.parametrize(
@@ -203,15 +201,16 @@ def test_deepseek_is_refused_at_start_up(env: dict[str, str]) -> None:
     assert "takes no images" in str(err.value)
 
 
-def test_a_deepseek_model_never_receives_an_image(make_settings: Settings, model: FakeOpenAI) -> None:
-    with FakeOpenAI() as deepseek:
-        settings = dataclasses.replace(
-            make_settings({"VISION_RETRIES": "0"}), fallback_models=(("deepseek-chat", deepseek.base_url),)
-        )
-        model.default = Reply(status=500)
-        with pytest.raises(UpstreamError):
-            complete(Upstream(settings, sleep=Sleeps()))
-        assert deepseek.requests == [] and len(model.requests) == 1
+def test_a_deepseek_model_never_receives_an_image(
+    make_settings: Settings, model: FakeOpenAI, second_model: FakeOpenAI
+) -> None:
+    settings = dataclasses.replace(
+        make_settings({"VISION_RETRIES": "0"}), fallback_models=(("deepseek-chat", second_model.base_url),)
+    )
+    model.default = Reply(status=500)
+    with pytest.raises(UpstreamError):
+        complete(Upstream(settings, sleep=Sleeps()))
+    assert second_model.requests == [] and len(model.requests) == 1
 
 
 def test_retry_after_forms() -> None:

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 
 from tests.support.fake_openai import Reply
 
-from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, math_note
+from .helpers import DESKTOP, MATH_ANSWER, PHONE, OpenPage, math_note
 
 
 def notice(page_text: str) -> str:

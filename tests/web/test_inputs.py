@@ -11,8 +11,7 @@ from selenium.webdriver.common.by import By
 
 from tests.support.fake_openai import Reply
 
-from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note
-from .test_modules import run_module
+from .helpers import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note, run_module
 
 # builds a File from base64 PNG bytes and fires a drop or paste event carrying it
 SEND_FILE = """

@@ -6,32 +6,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from mathnotes.vision.web import STATIC
 
-from .conftest import DESKTOP, OpenPage, Page
+from .helpers import DESKTOP, OpenPage, run_module
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_module(page: Page, body: str) -> Any:
-    """Run ``body`` (an async function body with the page's modules imported) and return its result."""
-    script = f"""
-    const done = arguments[arguments.length - 1];
-    (async () => {{
-      const sse = await import('./assets/js/sse.js');
-      const render = await import('./assets/js/render.js');
-      const errors = await import('./assets/js/errors.js');
-      const image = await import('./assets/js/image.js');
-      {body}
-    }})().then(done, (e) => done({{error: String(e && e.stack || e)}}));
-    """
-    result = page.driver.execute_async_script(script)
-    assert not (isinstance(result, dict) and "error" in result), result
-    return result
 
 
 def test_event_stream_parser_handles_any_split(open_page: OpenPage) -> None:

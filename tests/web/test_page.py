@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 
 from tests.support.fake_openai import Reply
 
-from .conftest import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note
+from .helpers import DESKTOP, MATH_ANSWER, PHONE, OpenPage, Page, math_note
 
 # records the answer's text while the page is still busy streaming, before the final answer
 WATCH_STREAM = """
