@@ -3,7 +3,9 @@
 ``mosquitto``, ``influxdb`` (InfluxDB 1.6), ``victoria`` (VictoriaMetrics) and
 ``fake_model`` (the local OpenAI-compatible stand-in) start once per session;
 ``model`` is ``fake_model`` reset for one test. ``run_service`` starts our own
-console scripts as subprocesses against them and stops them after the test.
+console scripts as subprocesses against them and stops them after the test; ``start_server`` does the
+same for any other server a test builds (a broker with its own configuration, an nginx, a Node-RED).
+Servers start only in fixtures: a test body asks these factories, never calls ``start()`` itself.
 A missing server binary fails the test: CI installs every one of them.
 
 SIGTERM to pytest becomes a KeyboardInterrupt, so the run stops the way Ctrl-C stops it: fixtures
@@ -22,7 +24,16 @@ from types import FrameType
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import InfluxDB1, Mosquitto, RunService, ServiceProcess, VictoriaMetrics
+from tests.support.servers import (
+    InfluxDB1,
+    Mosquitto,
+    RunService,
+    Server,
+    ServerT,
+    ServiceProcess,
+    StartServer,
+    VictoriaMetrics,
+)
 
 
 def _interrupt_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -94,3 +105,20 @@ def run_service(tmp_path: Path) -> Iterator[RunService]:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """Start a server of the test's own making (``start_server(Mosquitto(tmp_path / "b", ...))``) and get it
+    back; every one is stopped after the test, the last started first (stopping one already stopped is a no-op).
+    """
+    started: list[Server] = []
+
+    def start(server: ServerT) -> ServerT:
+        started.append(server)  # before start(): a half-started server is stopped too
+        server.start()
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()

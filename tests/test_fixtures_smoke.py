@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -160,8 +161,10 @@ def _still_running(procs: dict[int, tuple[str, str]]) -> list[str]:
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_fixture_servers_stop_with_a_stopped_pytest(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.fixture
+def holding_pytest(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child pytest whose one test holds every kind of fixture server, once they are all up (killed
+    afterwards if the test left it running)."""
     (tmp_path / "test_hold.py").write_text(HOLDING_TEST)
     ready = tmp_path / "ready"
     child = subprocess.Popen(
@@ -175,16 +178,24 @@ def test_fixture_servers_stop_with_a_stopped_pytest(tmp_path: Path, sig: signal.
     try:
         assert wait_until(lambda: ready.exists() or child.poll() is not None, 180), "the servers never came up"
         assert child.poll() is None, (child.stdout.read() if child.stdout else b"").decode()
-        servers = _descendants(child.pid)
-        # the first words of each command line: "…/python …/mathnotes-vision", "nginx: master process …/nginx"
-        names = {Path(word).name for _, cmd in servers.values() for word in cmd.split()[:4]}
-        assert {"mosquitto", "influxd", "victoria-metrics", "nginx", "mathnotes-vision", "mathnotes-ingest"} <= names
-        os.kill(child.pid, sig)
-        output = child.communicate(timeout=120)[0].decode(errors="replace")
+        yield child
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_fixture_servers_stop_with_a_stopped_pytest(
+    holding_pytest: subprocess.Popen[bytes], sig: signal.Signals
+) -> None:
+    child = holding_pytest
+    servers = _descendants(child.pid)
+    # the first words of each command line: "…/python …/mathnotes-vision", "nginx: master process …/nginx"
+    names = {Path(word).name for _, cmd in servers.values() for word in cmd.split()[:4]}
+    assert {"mosquitto", "influxd", "victoria-metrics", "nginx", "mathnotes-vision", "mathnotes-ingest"} <= names
+    os.kill(child.pid, sig)
+    output = child.communicate(timeout=120)[0].decode(errors="replace")
     assert child.returncode == (2 if sig == signal.SIGTERM else -signal.SIGKILL), output  # 2: pytest interrupted
     # a generous ceiling, not a timing claim: the servers drain and exit on their own SIGTERM
     wait_until(lambda: not _still_running(servers), 60, 0.2)

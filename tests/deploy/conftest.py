@@ -8,16 +8,20 @@ Grafana ports.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, wait_until
 
 from .brokers import Broker, start_broker
 from .front import CLIENT_KEY, INGEST_KEY, NODERED_KEY, STANDIN_NAMES, VISION_KEY, Front
 from .rig import NginxRig
+from .sqlite_writer import BATCH, WRITER, StartWriter, Writer, committed
 from .standins import StandIn
 
 
@@ -95,3 +99,22 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]
     broker = start_broker(tmp_path_factory.mktemp("secured-broker"))
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def sqlite_writer(tmp_path: Path) -> Iterator[StartWriter]:
+    """``sqlite_writer(db, journal_mode)`` starts the writer on ``db`` and returns once it has committed 10
+    batches; each writer is stopped afterwards (``Writer.stop()`` stops one sooner) and must exit 0."""
+    writers: list[Writer] = []
+
+    def start(db: Path, mode: str) -> Writer:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        stop = tmp_path / f"stop-writing-{len(writers)}"
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), mode, str(stop), str(BATCH)])
+        writers.append(Writer(db, proc, stop))
+        assert wait_until(lambda: db.exists() and committed(db) >= 10 * BATCH, 60)
+        return writers[-1]
+
+    yield start
+    codes = [writer.stop() for writer in writers]
+    assert codes == [0] * len(writers)

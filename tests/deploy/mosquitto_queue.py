@@ -171,33 +171,32 @@ def _drain(sessions: list[_Session], expected: int) -> list[int]:
     return last
 
 
-def queue_while_ingest_is_down(work: Path, payload_bytes: int, extra: int = 2000) -> QueueRun:
-    """Fill both sessions' queues past their bounds by ``extra`` messages, restart, deliver; measure."""
-    broker = start_broker(work)
-    try:
-        # test-only additions: $SYS every second, and a reader of the broker's heap figures
-        with open(broker.work / "test.conf", "a") as conf:
-            conf.write("\nsys_interval 1\n")
-        with open(broker.config / "acl", "a") as acl:
-            acl.write("\nuser nodered\ntopic read $SYS/broker/heap/#\n")
-        broker.restart()
-        for client_id in SESSIONS:
-            _Session(broker, client_id, subscribe=True).close()
-        rss_idle = _status(broker, "VmRSS")
-        published = len(SESSIONS) * expected_per_session(payload_bytes) + extra
-        _publish(broker, published, payload_bytes)
-        rss_queued, heap_queued = _status(broker, "VmRSS"), _heap(broker)["current"]
-        broker.restart()
-        persistence = (broker.work / "data" / "mosquitto.db").stat().st_size / 2**20
-        rss_reload, heap_reload = _status(broker, "VmHWM"), _heap(broker)["maximum"]
-        sessions = [_Session(broker, client_id, subscribe=False) for client_id in SESSIONS]
-        kept = _drain(sessions, expected_per_session(payload_bytes))
-        for session in sessions:
-            session.close()
-        rss_delivery = _status(broker, "VmHWM")
-        drops = "Outgoing messages are being dropped" in broker.log()
-    finally:
-        broker.stop()
+def queue_while_ingest_is_down(broker: Broker, payload_bytes: int, extra: int = 2000) -> QueueRun:
+    """Fill both sessions' queues past their bounds by ``extra`` messages, restart, deliver; measure.
+
+    ``broker``: a fresh one from :func:`~tests.deploy.brokers.start_broker` (its caller stops it).
+    """
+    # test-only additions: $SYS every second, and a reader of the broker's heap figures
+    with open(broker.work / "test.conf", "a") as conf:
+        conf.write("\nsys_interval 1\n")
+    with open(broker.config / "acl", "a") as acl:
+        acl.write("\nuser nodered\ntopic read $SYS/broker/heap/#\n")
+    broker.restart()
+    for client_id in SESSIONS:
+        _Session(broker, client_id, subscribe=True).close()
+    rss_idle = _status(broker, "VmRSS")
+    published = len(SESSIONS) * expected_per_session(payload_bytes) + extra
+    _publish(broker, published, payload_bytes)
+    rss_queued, heap_queued = _status(broker, "VmRSS"), _heap(broker)["current"]
+    broker.restart()
+    persistence = (broker.work / "data" / "mosquitto.db").stat().st_size / 2**20
+    rss_reload, heap_reload = _status(broker, "VmHWM"), _heap(broker)["maximum"]
+    sessions = [_Session(broker, client_id, subscribe=False) for client_id in SESSIONS]
+    kept = _drain(sessions, expected_per_session(payload_bytes))
+    for session in sessions:
+        session.close()
+    rss_delivery = _status(broker, "VmHWM")
+    drops = "Outgoing messages are being dropped" in broker.log()
     return QueueRun(
         payload_bytes,
         published,
@@ -216,4 +215,8 @@ def queue_while_ingest_is_down(work: Path, payload_bytes: int, extra: int = 2000
 if __name__ == "__main__":
     for size in [int(a) for a in sys.argv[1:]] or [75, 168, 1000]:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(asdict(queue_while_ingest_is_down(Path(tmp), size))), flush=True)
+            broker = start_broker(Path(tmp))
+            try:
+                print(json.dumps(asdict(queue_while_ingest_is_down(broker, size))), flush=True)
+            finally:
+                broker.stop()

@@ -13,7 +13,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from tests.support.servers import InfluxDB1, wait_until
+from tests.support.servers import InfluxDB1, StartServer, wait_until
 
 DB = "backup_probe"
 NS = 1_700_000_000_000_000_000
@@ -30,7 +30,9 @@ def count(server: InfluxDB1) -> int:
     return int(rows[0][1]) if rows else 0
 
 
-def test_portable_backup_taken_while_writing_restores_into_a_fresh_server(influxdb: InfluxDB1, tmp_path: Path) -> None:
+def test_portable_backup_taken_while_writing_restores_into_a_fresh_server(
+    influxdb: InfluxDB1, tmp_path: Path, start_server: StartServer
+) -> None:
     influxdb.create_database(DB)
     influxdb.write(DB, [f"temperature,device=d{i % 7} value={i} {NS + i * 10**9}" for i in range(5000)])
     stop = threading.Event()
@@ -55,22 +57,18 @@ def test_portable_backup_taken_while_writing_restores_into_a_fresh_server(influx
         stop.set()
         writer.join(30)
     assert backup.returncode == 0, backup.stdout + backup.stderr
-    fresh = InfluxDB1(tmp_path / "fresh")
-    fresh.start()
-    try:
-        done = subprocess.run(
-            [influxd(), "restore", "-portable", "-host", f"127.0.0.1:{fresh.rpc_port}", str(tmp_path / "backup")],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        # the restored shards become readable shortly after the command returns (a ceiling, not a timing claim)
-        wait_until(lambda: count(fresh) >= floor, 30)
-        restored = count(fresh)
-        assert floor <= restored <= written[0], (floor, restored, written[0])
-        early = f"time < {NS + 50 * 10**9}"
-        first = fresh.values(f'SELECT "value" FROM "temperature" WHERE "device" = \'d0\' AND {early}', DB)
-        assert [row[1] for row in first] == [0, 7, 14, 21, 28, 35, 42, 49]
-        total = fresh.values('SELECT sum("value") FROM "temperature" WHERE "device" != \'late\'', DB)
-        assert total[0][1] == sum(range(5000))
-    finally:
-        fresh.stop()
+    fresh = start_server(InfluxDB1(tmp_path / "fresh"))
+    done = subprocess.run(
+        [influxd(), "restore", "-portable", "-host", f"127.0.0.1:{fresh.rpc_port}", str(tmp_path / "backup")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the restored shards become readable shortly after the command returns (a ceiling, not a timing claim)
+    wait_until(lambda: count(fresh) >= floor, 30)
+    restored = count(fresh)
+    assert floor <= restored <= written[0], (floor, restored, written[0])
+    early = f"time < {NS + 50 * 10**9}"
+    first = fresh.values(f'SELECT "value" FROM "temperature" WHERE "device" = \'d0\' AND {early}', DB)
+    assert [row[1] for row in first] == [0, 7, 14, 21, 28, 35, 42, 49]
+    total = fresh.values('SELECT sum("value") FROM "temperature" WHERE "device" != \'late\'', DB)
+    assert total[0][1] == sum(range(5000))

@@ -23,12 +23,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, StartServer, wait_until
 
 from .composefile import filled_env
 from .fake_docker import install
 from .rig import REPO
-from .test_backup_sqlite import BATCH, WRITER, committed, sound_rows
+from .sqlite_writer import BATCH, StartWriter, committed, sound_rows
 
 SESSION = "backup-probe"
 TOPIC = "telemetry/backup/probe-1/temperature"
@@ -100,63 +100,53 @@ def calls(state: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
 
 
-def test_backup_restores_into_fresh_volumes_with_queued_messages_and_committed_rows(tmp_path: Path) -> None:
+def test_backup_restores_into_fresh_volumes_with_queued_messages_and_committed_rows(
+    tmp_path: Path, start_server: StartServer, sqlite_writer: StartWriter
+) -> None:
     engine, fresh_engine, backups = tmp_path / "engine", tmp_path / "fresh-engine", tmp_path / "backups"
     volumes = engine / "volumes"
-    broker = Mosquitto(volumes / "mathnotes_mosquitto-data", persistence=True, autosave_s=3600)
     grafana_db = volumes / "mathnotes_grafana-data" / "grafana.db"
     grafana_db.parent.mkdir(parents=True)
     (grafana_db.parent / "plugins").mkdir()
     (grafana_db.parent / "plugins" / "installed.txt").write_text("none\n")
-    stop = tmp_path / "stop-writing"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(grafana_db), "delete", str(stop), str(BATCH)])
-    restored_broker: Mosquitto | None = None
-    try:
-        broker.start()
-        (engine / "pids").mkdir()
-        assert broker.proc is not None
-        (engine / "pids" / "mosquitto").write_text(str(broker.proc.pid))
-        before = [f"{20 + i / 10:.1f}" for i in range(120)]
-        queue_for_offline_session(broker, before, subscribe=True)
-        assert wait_until(lambda: grafana_db.exists() and committed(grafana_db) >= 5 * BATCH, 60)
+    writer = sqlite_writer(grafana_db, "delete")
+    broker = start_server(Mosquitto(volumes / "mathnotes_mosquitto-data", persistence=True, autosave_s=3600))
+    (engine / "pids").mkdir()
+    assert broker.proc is not None
+    (engine / "pids" / "mosquitto").write_text(str(broker.proc.pid))
+    before = [f"{20 + i / 10:.1f}" for i in range(120)]
+    queue_for_offline_session(broker, before, subscribe=True)
+    assert wait_until(lambda: grafana_db.exists() and committed(grafana_db) >= 5 * BATCH, 60)
 
-        env = script_env(tmp_path, engine)
-        floor = committed(grafana_db)
-        done = script("backup.sh", [str(backups), "mosquitto-data", "grafana-data"], env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        queue_for_offline_session(broker, ["after the backup"], subscribe=False)
-        stop.touch()
-        assert writer.wait(60) == 0
-        [backup] = list(backups.iterdir())
-        sums = (backup / "SHA256SUMS").read_text()
-        assert "mosquitto-data.tar.gz" in sums and "grafana-data.tar.gz" in sums
-        seen = [c["argv"] for c in calls(engine)]
-        signal_at = next(i for i, a in enumerate(seen) if a[:1] == ["compose"] and a[-4:] == SIGNAL_BROKER)
-        archived_at = next(i for i, a in enumerate(seen) if "/backup/mosquitto-data.tar.gz" in a)
-        assert signal_at < archived_at, "the broker saves its queues, then the volume is archived"
+    env = script_env(tmp_path, engine)
+    floor = committed(grafana_db)
+    done = script("backup.sh", [str(backups), "mosquitto-data", "grafana-data"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    queue_for_offline_session(broker, ["after the backup"], subscribe=False)
+    assert writer.stop() == 0
+    [backup] = list(backups.iterdir())
+    sums = (backup / "SHA256SUMS").read_text()
+    assert "mosquitto-data.tar.gz" in sums and "grafana-data.tar.gz" in sums
+    seen = [c["argv"] for c in calls(engine)]
+    signal_at = next(i for i, a in enumerate(seen) if a[:1] == ["compose"] and a[-4:] == SIGNAL_BROKER)
+    archived_at = next(i for i, a in enumerate(seen) if "/backup/mosquitto-data.tar.gz" in a)
+    assert signal_at < archived_at, "the broker saves its queues, then the volume is archived"
 
-        env["FAKE_DOCKER_DIR"] = str(fresh_engine)
-        done = script("restore.sh", [str(backup)], env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        order = [c["argv"][-1] if c.get("compose") else c["argv"][-3] for c in calls(fresh_engine)]
-        expected = [(s, f"/backup/{s}-data.tar.gz", s) for s in ("grafana", "mosquitto")]
-        assert order == [x for triple in expected for x in triple], "each volume restored while its service stopped"
-        assert [c.get("compose") for c in calls(fresh_engine)] == ["stop", None, "start"] * 2
+    env["FAKE_DOCKER_DIR"] = str(fresh_engine)
+    done = script("restore.sh", [str(backup)], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    order = [c["argv"][-1] if c.get("compose") else c["argv"][-3] for c in calls(fresh_engine)]
+    expected = [(s, f"/backup/{s}-data.tar.gz", s) for s in ("grafana", "mosquitto")]
+    assert order == [x for triple in expected for x in triple], "each volume restored while its service stopped"
+    assert [c.get("compose") for c in calls(fresh_engine)] == ["stop", None, "start"] * 2
 
-        fresh_volumes = fresh_engine / "volumes"
-        rows = sound_rows(fresh_volumes / "mathnotes_grafana-data" / "grafana.db")
-        assert rows >= floor and rows % BATCH == 0
-        assert (fresh_volumes / "mathnotes_grafana-data" / "plugins" / "installed.txt").read_text() == "none\n"
-        broker.stop()
-        restored_broker = Mosquitto(fresh_volumes / "mathnotes_mosquitto-data", persistence=True)
-        restored_broker.start()
-        assert receive_queued(restored_broker, len(before)) == before
-    finally:
-        stop.touch()
-        writer.wait(60)
-        broker.stop()
-        if restored_broker is not None:
-            restored_broker.stop()
+    fresh_volumes = fresh_engine / "volumes"
+    rows = sound_rows(fresh_volumes / "mathnotes_grafana-data" / "grafana.db")
+    assert rows >= floor and rows % BATCH == 0
+    assert (fresh_volumes / "mathnotes_grafana-data" / "plugins" / "installed.txt").read_text() == "none\n"
+    broker.stop()
+    restored_broker = start_server(Mosquitto(fresh_volumes / "mathnotes_mosquitto-data", persistence=True))
+    assert receive_queued(restored_broker, len(before)) == before
 
 
 def test_restore_refuses_a_backup_that_does_not_match_its_sums(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ in the copy, an open transaction is not, and a transaction that holds the file l
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,75 +21,14 @@ import pytest
 from mathnotes.backup import BackupError, archive, restore
 from tests.support.servers import wait_until
 
-BATCH = 50
-
-# commits BATCH rows per transaction (each row: id, random body, the body's digest) until the stop file appears
-WRITER = """
-import hashlib, os, sqlite3, sys, time
-path, mode, stop = sys.argv[1:4]
-db = sqlite3.connect(path, timeout=60, isolation_level=None)
-db.execute(f"PRAGMA journal_mode={mode}")
-db.execute("CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, body BLOB, digest TEXT)")
-n = db.execute("SELECT count(*) FROM rows").fetchone()[0]
-while not os.path.exists(stop):
-    db.execute("BEGIN IMMEDIATE")
-    for _ in range(int(sys.argv[4])):
-        n += 1
-        body = os.urandom(500)
-        db.execute("INSERT INTO rows VALUES (?, ?, ?)", (n, body, hashlib.sha256(body).hexdigest()))
-    db.execute("COMMIT")
-    time.sleep(0.005)  # a busy service, not a benchmark: the file stays a few MB
-"""
-
-
-def committed(path: Path) -> int:
-    with sqlite3.connect(path, timeout=60) as db:
-        return int(db.execute("SELECT coalesce(max(id), 0) FROM rows").fetchone()[0])
-
-
-def sound_rows(path: Path) -> int:
-    """Rows in a restored copy, after checking it: intact file, ids 1..n, every body matching its digest."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        ids, bad = 0, 0
-        for n, (row_id, body, digest) in enumerate(db.execute("SELECT id, body, digest FROM rows ORDER BY id"), 1):
-            assert row_id == n, f"row {n} is missing"
-            bad += hashlib.sha256(body).hexdigest() != digest
-            ids = n
-        assert bad == 0
-        return ids
-    finally:
-        db.close()
-
-
-StartWriter = Callable[[str], Path]
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[StartWriter]:
-    """Starts the writer on ``data/app.db`` in the journal mode asked for; stops it afterwards."""
-    procs: list[subprocess.Popen[bytes]] = []
-    stop = tmp_path / "stop-writing"
-
-    def start(mode: str) -> Path:
-        db = tmp_path / "data" / "app.db"
-        db.parent.mkdir(exist_ok=True)
-        procs.append(subprocess.Popen([sys.executable, "-c", WRITER, str(db), mode, str(stop), str(BATCH)]))
-        assert wait_until(lambda: db.exists() and committed(db) >= 10 * BATCH, 60)
-        return db
-
-    yield start
-    stop.touch()
-    for proc in procs:
-        assert proc.wait(60) == 0
+from .sqlite_writer import BATCH, StartWriter, committed, sound_rows
 
 
 @pytest.mark.parametrize("mode", ["delete", "wal"])
 def test_archives_taken_while_a_writer_commits_hold_whole_transactions(
-    tmp_path: Path, writer: StartWriter, mode: str
+    tmp_path: Path, sqlite_writer: StartWriter, mode: str
 ) -> None:
-    db = writer(mode)
+    db = sqlite_writer(tmp_path / "data" / "app.db", mode).db
     (db.parent / "plugins").mkdir()
     (db.parent / "plugins" / "settings.ini").write_text("[server]\nroot_url = /grafana/\n")
     for n in range(5):
@@ -147,14 +86,39 @@ db.execute("COMMIT")
 """
 
 
-def test_a_database_locked_mid_transaction_is_waited_for(tmp_path: Path) -> None:
+@dataclass
+class HeldTransaction:
+    """:data:`SPILLER` holding ``data/grafana.db`` locked (10 rows before it, 300 in its transaction)."""
+
+    data: Path
+    proc: subprocess.Popen[bytes]
+    go: Path
+
+    def commit(self) -> int:
+        """Let it commit; its exit code."""
+        self.go.touch()
+        return self.proc.wait(60)
+
+
+@pytest.fixture
+def held_transaction(tmp_path: Path) -> Iterator[HeldTransaction]:
     data, ready, go = tmp_path / "data", tmp_path / "ready", tmp_path / "go"
     data.mkdir()
     with sqlite3.connect(data / "grafana.db") as db:
         db.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB)")
         db.executemany("INSERT INTO rows (body) VALUES (?)", [(b"before",) for _ in range(10)])
-    spiller = subprocess.Popen([sys.executable, "-c", SPILLER, str(data / "grafana.db"), str(ready), str(go)])
-    assert wait_until(ready.exists, 60)
+    held = HeldTransaction(
+        data, subprocess.Popen([sys.executable, "-c", SPILLER, str(data / "grafana.db"), str(ready), str(go)]), go
+    )
+    try:
+        assert wait_until(ready.exists, 60)
+        yield held
+    finally:
+        held.commit()
+
+
+def test_a_database_locked_mid_transaction_is_waited_for(tmp_path: Path, held_transaction: HeldTransaction) -> None:
+    data = held_transaction.data
     assert (data / "grafana.db-journal").exists(), "the transaction holds a hot journal"
     backup = subprocess.Popen(
         [sys.executable, "-m", "mathnotes.backup", "archive", str(data), str(tmp_path / "g.tar.gz")],
@@ -163,8 +127,7 @@ def test_a_database_locked_mid_transaction_is_waited_for(tmp_path: Path) -> None
     )
     assert backup.stderr is not None
     assert "grafana.db is locked by a writer; waiting" in backup.stderr.readline()
-    go.touch()
-    assert spiller.wait(60) == 0
+    assert held_transaction.commit() == 0
     assert backup.wait(60) == 0, backup.stderr.read()
     fresh = tmp_path / "fresh"
     fresh.mkdir()

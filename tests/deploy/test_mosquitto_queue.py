@@ -8,11 +8,21 @@ bounds at once: the most heap per session) and 1000 bytes (the byte bound binds)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .brokers import Broker, start_broker
 from .mosquitto_queue import conf_value, container_limit_mib, expected_per_session, queue_while_ingest_is_down
+
+
+@pytest.fixture
+def fresh_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of its own (docker/mosquitto's configuration), empty: the measurement changes and restarts it."""
+    broker = start_broker(tmp_path)
+    yield broker
+    broker.stop()
 
 
 def test_the_bounds_fit_the_container_on_paper() -> None:
@@ -22,8 +32,8 @@ def test_the_bounds_fit_the_container_on_paper() -> None:
 
 
 @pytest.mark.parametrize("payload_bytes", [75, 168, 1000])
-def test_an_ingest_outage_queues_up_to_the_bounds_and_no_further(tmp_path: Path, payload_bytes: int) -> None:
-    run = queue_while_ingest_is_down(tmp_path, payload_bytes)
+def test_an_ingest_outage_queues_up_to_the_bounds_and_no_further(fresh_broker: Broker, payload_bytes: int) -> None:
+    run = queue_while_ingest_is_down(fresh_broker, payload_bytes)
     per_session = expected_per_session(payload_bytes)
     # every message up to a session's bound survives the restart; the rest was dropped by the broker
     assert run.kept == [per_session, per_session], run

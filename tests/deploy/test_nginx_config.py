@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import free_port
+from tests.support.servers import StartServer, free_port
 
 from .clients import peer_certificate
 from .rig import NGINX_DIR, NginxRig, upstream_names
@@ -65,15 +65,15 @@ def test_production_files_fit_together() -> None:
     assert all(int(mb) * 1024 * 1024 == expected for mb in ingest), ingest
 
 
-def test_self_signed_certificate_names_every_site(tmp_path: Path) -> None:
-    with NginxRig(tmp_path, _ports(), n8n_domain="n8n.notes.example.test") as rig:
-        der = peer_certificate(rig.https_port, rig.domain)
+def test_self_signed_certificate_names_every_site(tmp_path: Path, start_server: StartServer) -> None:
+    rig = start_server(NginxRig(tmp_path, _ports(), n8n_domain="n8n.notes.example.test"))
+    der = peer_certificate(rig.https_port, rig.domain)
     text = _openssl("x509", "-inform", "DER", "-noout", "-text", data=der)
     for name in (rig.domain, rig.ai_domain, "n8n.notes.example.test"):
         assert f"DNS:{name}" in text
 
 
-def test_lets_encrypt_certificate_wins_when_present(tmp_path: Path) -> None:
+def test_lets_encrypt_certificate_wins_when_present(tmp_path: Path, start_server: StartServer) -> None:
     rig = NginxRig(tmp_path, _ports())
     live = tmp_path / "letsencrypt" / "live" / rig.domain
     live.mkdir(parents=True)
@@ -92,8 +92,8 @@ def test_lets_encrypt_certificate_wins_when_present(tmp_path: Path) -> None:
         "-out",
         str(live / "fullchain.pem"),
     )
-    with rig:
-        der = peer_certificate(rig.https_port, rig.domain)
+    start_server(rig)
+    der = peer_certificate(rig.https_port, rig.domain)
     assert "issued-by-certbot" in _openssl("x509", "-inform", "DER", "-noout", "-subject", data=der)
     assert (tmp_path / "tls" / "fullchain.pem").resolve() == (live / "fullchain.pem").resolve()
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import StartServer, free_port, wait_until
 
 from .clients import alpn, raw_request, read_event, sse_post, websocket_echo
 from .front import CLIENT_KEY, INGEST_KEY, Front
@@ -247,33 +247,33 @@ def test_vision_stream_arrives_unbuffered(front: Front, model: FakeOpenAI) -> No
     assert rest[-1][0] == "answer"
 
 
-def test_down_upstream_answers_503_json(tmp_path: Path) -> None:
+def test_down_upstream_answers_503_json(tmp_path: Path, start_server: StartServer) -> None:
     ports = {name: free_port() for name in ("vision", "ingest", "n8n", "openwebui", "nodered", "grafana")}
-    with NginxRig(tmp_path, ports) as nginx:
-        resp = requests.get(
-            f"https://127.0.0.1:{nginx.https_port}/grafana/", headers={"Host": nginx.domain}, verify=False, timeout=30
-        )
+    nginx = start_server(NginxRig(tmp_path, ports))
+    resp = requests.get(
+        f"https://127.0.0.1:{nginx.https_port}/grafana/", headers={"Host": nginx.domain}, verify=False, timeout=30
+    )
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "upstream_unavailable"
     assert resp.headers["Retry-After"] == "5"
 
 
-def test_n8n_subdomain_variant(tmp_path_factory: pytest.TempPathFactory, standins: dict[str, StandIn]) -> None:
+def test_n8n_subdomain_variant(tmp_path: Path, standins: dict[str, StandIn], start_server: StartServer) -> None:
     ports = {
         "vision": standins["grafana"].port,
         "ingest": standins["grafana"].port,
         **{name: s.port for name, s in standins.items()},
     }
-    with NginxRig(tmp_path_factory.mktemp("n8n-sub"), ports, n8n_domain="n8n.notes.example.test") as nginx:
-        base = f"https://127.0.0.1:{nginx.https_port}"
-        resp = requests.get(
-            base + "/n8n/workflows", headers={"Host": nginx.domain}, verify=False, allow_redirects=False, timeout=30
-        )
-        assert resp.status_code == 301
-        assert resp.headers["Location"] == "https://n8n.notes.example.test/"
-        doc = requests.get(
-            base + "/rest/settings", headers={"Host": "n8n.notes.example.test"}, verify=False, timeout=30
-        ).json()
-        assert (doc["upstream"], doc["path"]) == ("n8n", "/rest/settings")
-        status, echoed = websocket_echo(nginx.https_port, "n8n.notes.example.test", "/rest/push", "hi")
-        assert " 101 " in f"{status} " and echoed == "n8n:hi"
+    nginx = start_server(NginxRig(tmp_path, ports, n8n_domain="n8n.notes.example.test"))
+    base = f"https://127.0.0.1:{nginx.https_port}"
+    resp = requests.get(
+        base + "/n8n/workflows", headers={"Host": nginx.domain}, verify=False, allow_redirects=False, timeout=30
+    )
+    assert resp.status_code == 301
+    assert resp.headers["Location"] == "https://n8n.notes.example.test/"
+    doc = requests.get(
+        base + "/rest/settings", headers={"Host": "n8n.notes.example.test"}, verify=False, timeout=30
+    ).json()
+    assert (doc["upstream"], doc["path"]) == ("n8n", "/rest/settings")
+    status, echoed = websocket_echo(nginx.https_port, "n8n.notes.example.test", "/rest/push", "hi")
+    assert " 101 " in f"{status} " and echoed == "n8n:hi"

@@ -14,7 +14,7 @@ import queue
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -23,7 +23,7 @@ import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.servers import free_port, spawn, wait_until
+from tests.support.servers import StartServer, free_port, spawn, wait_until
 
 from ..nodered.harness import red_js
 from .brokers import PASSWORDS, Broker
@@ -45,9 +45,15 @@ BROKERS = {node["id"] for node in SHIPPED if node["type"] == "mqtt-broker"}
 
 @dataclass
 class NodeRed:
-    port: int
+    """Node-RED as the container runs it: our settings.js in ``user_dir``, the shipped flows folder.
+
+    ``start()`` returns once the process runs (the caller waits for what it needs); ``wait()`` for its exit.
+    """
+
     user_dir: Path
-    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def base(self) -> str:
@@ -56,25 +62,27 @@ class NodeRed:
     def log(self) -> str:
         return (self.user_dir / "node-red.log").read_text(errors="replace")
 
+    def start(self) -> NodeRed:
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SETTINGS, self.user_dir / "settings.js")
+        full = {**os.environ, "NODE_RED_FLOWS_DIR": str(FLOWS), **self.env}
+        with open(self.user_dir / "node-red.log", "wb") as log:
+            self.proc = spawn(
+                ["node", str(red_js()), "-u", str(self.user_dir), "-p", str(self.port)],
+                env=full,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.wait(timeout)
+
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(15)
-
-
-def _start(user_dir: Path, env: dict[str, str]) -> NodeRed:
-    user_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SETTINGS, user_dir / "settings.js")
-    port = free_port()
-    full = {**os.environ, "NODE_RED_FLOWS_DIR": str(FLOWS), **env}
-    with open(user_dir / "node-red.log", "wb") as log:
-        proc = spawn(
-            ["node", str(red_js()), "-u", str(user_dir), "-p", str(port)],
-            env=full,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return NodeRed(port, user_dir, proc)
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +101,14 @@ def nodered(tmp_path_factory: pytest.TempPathFactory, secured_broker: Broker, fr
         "NODE_RED_HTTP_TOKEN": HTTP_TOKEN,
         "SITE": SITE,
     }
-    red = _start(tmp_path_factory.mktemp("nodered") / "data", env)
-    # every broker node whose flows run logs in (the simulator's tab is disabled: its broker has no user)
-    ok = wait_until(lambda: len(_connected(red, secured_broker)) >= len(BROKERS) - 1, 60, 0.3)
-    assert ok, red.log()[-3000:]
-    yield red
-    red.stop()
+    red = NodeRed(tmp_path_factory.mktemp("nodered") / "data", env).start()
+    try:
+        # every broker node whose flows run logs in (the simulator's tab is disabled: its broker has no user)
+        ok = wait_until(lambda: len(_connected(red, secured_broker)) >= len(BROKERS) - 1, 60, 0.3)
+        assert ok, red.log()[-3000:]
+        yield red
+    finally:
+        red.stop()
 
 
 def _connected(red: NodeRed, broker: Broker) -> list[str]:
@@ -160,26 +170,31 @@ def _subscribe(broker: Broker, topic: str) -> tuple[mqtt.Client, queue.Queue[byt
 
 
 def test_a_photo_through_nginx_node_red_and_the_vision_api(
-    nodered: NodeRed, front: Front, secured_broker: Broker, model: FakeOpenAI, tmp_path: Path
+    nodered: NodeRed,
+    front: Front,
+    secured_broker: Broker,
+    model: FakeOpenAI,
+    tmp_path: Path,
+    start_server: StartServer,
 ) -> None:
     model.script(Reply(content="The page reads: $a^2 + b^2 = c^2$"))
+    nginx = start_server(NginxRig(tmp_path, {**front.ports, "nodered": nodered.port}))
     client, published = _subscribe(secured_broker, f"notes/{SITE}/analyzed")
     try:
-        with NginxRig(tmp_path, {**front.ports, "nodered": nodered.port}) as nginx:
-            resp = requests.post(
-                f"https://127.0.0.1:{nginx.https_port}/nodered/notes/image?task=transcribe",
-                data=note_png(),
-                headers={"Host": nginx.domain, "Content-Type": "image/png", "Authorization": f"Bearer {HTTP_TOKEN}"},
-                verify=False,
-                timeout=60,
-            )
-            editor = requests.get(
-                f"https://127.0.0.1:{nginx.https_port}/nodered/",
-                headers={"Host": nginx.domain},
-                verify=False,
-                timeout=10,
-            )
-            status, _ = websocket_handshake(nginx.https_port, nginx.domain, "/nodered/comms", {})
+        resp = requests.post(
+            f"https://127.0.0.1:{nginx.https_port}/nodered/notes/image?task=transcribe",
+            data=note_png(),
+            headers={"Host": nginx.domain, "Content-Type": "image/png", "Authorization": f"Bearer {HTTP_TOKEN}"},
+            verify=False,
+            timeout=60,
+        )
+        editor = requests.get(
+            f"https://127.0.0.1:{nginx.https_port}/nodered/",
+            headers={"Host": nginx.domain},
+            verify=False,
+            timeout=10,
+        )
+        status, _ = websocket_handshake(nginx.https_port, nginx.domain, "/nodered/comms", {})
         message = json.loads(published.get(timeout=30))  # the notes/ topic is in Node-RED's ACL
     finally:
         client.disconnect()
@@ -191,16 +206,16 @@ def test_a_photo_through_nginx_node_red_and_the_vision_api(
     assert " 101 " in f"{status} ", status
 
 
-def test_refuses_to_start_without_a_password(tmp_path: Path) -> None:
-    red = _start(tmp_path / "data", {"NODE_RED_ADMIN_PASSWORD": "", "NODE_RED_CREDENTIAL_SECRET": "x"})
-    assert red.proc.wait(60) != 0
+def test_refuses_to_start_without_a_password(tmp_path: Path, start_server: StartServer) -> None:
+    red = start_server(NodeRed(tmp_path / "data", {"NODE_RED_ADMIN_PASSWORD": "", "NODE_RED_CREDENTIAL_SECRET": "x"}))
+    assert red.wait(60) != 0
     assert "NODE_RED_ADMIN_PASSWORD is not set" in red.log()
 
 
-def test_refuses_to_start_without_the_http_token(tmp_path: Path) -> None:
+def test_refuses_to_start_without_the_http_token(tmp_path: Path, start_server: StartServer) -> None:
     env = {"NODE_RED_ADMIN_PASSWORD": "x", "NODE_RED_CREDENTIAL_SECRET": "x", "NODE_RED_HTTP_TOKEN": ""}
-    red = _start(tmp_path / "data", env)
-    assert red.proc.wait(60) != 0
+    red = start_server(NodeRed(tmp_path / "data", env))
+    assert red.wait(60) != 0
     assert "NODE_RED_HTTP_TOKEN is not set" in red.log()
 
 

@@ -59,23 +59,27 @@ def load_flow(name: str) -> list[dict[str, Any]]:
 
 @dataclass
 class NodeRed:
-    """``NodeRed(workdir, flows, env).start()``: ``.url``, ``.deploy()``, ``.deployed()``, ``.log()``, ``.stop()``."""
+    """``NodeRed(workdir, flows, env).start()``: ``.url``, ``.deploy()``, ``.deployed()``, ``.log()``, ``.stop()``.
+
+    ``keep_files``: the user dir already holds the flows and credentials (``flows`` is not written).
+    """
 
     workdir: Path
     flows: list[dict[str, Any]]
     env: Mapping[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    keep_files: bool = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0, keep_files: bool = False) -> NodeRed:
-        """Start with ``self.flows`` (``keep_files``: the user dir already holds the flows and credentials)."""
+    def start(self, timeout: float = 90.0) -> NodeRed:
+        """Start with ``self.flows`` (or the files already there, with ``keep_files``); wait for "Started flows"."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "settings.js").write_text(SETTINGS)
-        if not keep_files:
+        if not self.keep_files:
             (self.workdir / "flows.json").write_text(json.dumps(self.flows))
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(_FLOW_ENV_PREFIXES)}

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.support.servers import Mosquitto, wait_until
+from tests.support.servers import Mosquitto, StartServer, wait_until
 
 from .harness import FLOWS, NodeRed
 
@@ -43,34 +43,22 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     assert out.returncode != 0 and "node id same is in both a.json and b.json" in out.stderr
 
 
-def test_flows_log_in_to_a_password_only_broker_from_the_environment(tmp_path: Path) -> None:
+def test_flows_log_in_to_a_password_only_broker_from_the_environment(tmp_path: Path, start_server: StartServer) -> None:
     passwd = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "nodered", "s3cret-pw"], check=True)
-    broker = Mosquitto(tmp_path / "broker", extra_conf=f"allow_anonymous false\npassword_file {passwd}")
-    broker.start()
-    try:
-        user_dir = tmp_path / "red"
-        env = {"MQTT_USERNAME": "nodered", "MQTT_PASSWORD": "s3cret-pw"}
-        _assemble(user_dir, env)
-        cred = (user_dir / "flows_cred.json").read_text()
-        assert "s3cret-pw" not in cred and "${MQTT_PASSWORD}" in cred
-        flows = json.loads((user_dir / "flows.json").read_text())
-        red = NodeRed(
-            user_dir,
-            flows,
-            {
-                **env,
-                "MQTT_HOST": broker.host,
-                "MQTT_PORT": str(broker.port),
-                "SIM_SITES": "authsite",
-                "NOTES_WATCH_DIR": str(tmp_path),
-            },
-        )
-        red.start(keep_files=True)
-        try:
-            brokers = sum(1 for n in flows if n["type"] == "mqtt-broker")
-            assert wait_until(lambda: red.log().count("Connected to broker") >= brokers, 30, 0.2), red.log()
-        finally:
-            red.stop()
-    finally:
-        broker.stop()
+    broker = start_server(Mosquitto(tmp_path / "broker", extra_conf=f"allow_anonymous false\npassword_file {passwd}"))
+    user_dir = tmp_path / "red"
+    env = {"MQTT_USERNAME": "nodered", "MQTT_PASSWORD": "s3cret-pw"}
+    _assemble(user_dir, env)
+    cred = (user_dir / "flows_cred.json").read_text()
+    assert "s3cret-pw" not in cred and "${MQTT_PASSWORD}" in cred
+    flows = json.loads((user_dir / "flows.json").read_text())
+    env |= {
+        "MQTT_HOST": broker.host,
+        "MQTT_PORT": str(broker.port),
+        "SIM_SITES": "authsite",
+        "NOTES_WATCH_DIR": str(tmp_path),
+    }
+    red = start_server(NodeRed(user_dir, flows, env, keep_files=True))
+    brokers = sum(1 for n in flows if n["type"] == "mqtt-broker")
+    assert wait_until(lambda: red.log().count("Connected to broker") >= brokers, 30, 0.2), red.log()

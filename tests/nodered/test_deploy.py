@@ -124,22 +124,29 @@ def test_vision_api_down_is_one_clear_502(empty_red: StartRed, mosquitto: Mosqui
     assert [ln.split("] ", 2)[-1] for ln in _problems(red.log())] == [f"notes-camera failed: {message}"], red.log()
 
 
-@pytest.mark.parametrize("answer", ["404", "closed port"])
-def test_a_failing_n8n_webhook_is_logged(answer: str, empty_red: StartRed, mosquitto: Mosquitto) -> None:
+@pytest.fixture
+def unregistered_webhook() -> Iterator[Webhook]:
+    """An n8n webhook whose workflow is not active: every POST gets a 404."""
     hook = Webhook(status=404)
+    yield hook
+    hook.stop()
+
+
+@pytest.mark.parametrize("answer", ["404", "closed port"])
+def test_a_failing_n8n_webhook_is_logged(
+    answer: str, empty_red: StartRed, mosquitto: Mosquitto, unregistered_webhook: Webhook
+) -> None:
+    hook = unregistered_webhook
     url = hook.url if answer == "404" else f"http://127.0.0.1:{free_port()}/webhook/math-notes/alert"
-    try:
-        red = empty_red({**_broker_env(mosquitto, "hookfail"), "N8N_ALERT_WEBHOOK_URL": url})
-        red.deploy(load_flow("alerts"))
-        red.wait_log("Connected to broker")
-        publish(mosquitto, [("telemetry/hookfail/probe/temperature", "41")])
-        expected = (
-            f"alerts: n8n webhook answer: 404 from {url}"
-            if answer == "404"
-            else "alerts: POST to n8n webhook: RequestError: connect ECONNREFUSED"
-        )
-        log = red.wait_log(expected)
-        assert expected in log, log
-        assert [b["device"] for b in hook.received()] == (["probe"] if answer == "404" else [])
-    finally:
-        hook.stop()
+    red = empty_red({**_broker_env(mosquitto, "hookfail"), "N8N_ALERT_WEBHOOK_URL": url})
+    red.deploy(load_flow("alerts"))
+    red.wait_log("Connected to broker")
+    publish(mosquitto, [("telemetry/hookfail/probe/temperature", "41")])
+    expected = (
+        f"alerts: n8n webhook answer: 404 from {url}"
+        if answer == "404"
+        else "alerts: POST to n8n webhook: RequestError: connect ECONNREFUSED"
+    )
+    log = red.wait_log(expected)
+    assert expected in log, log
+    assert [b["device"] for b in hook.received()] == (["probe"] if answer == "404" else [])

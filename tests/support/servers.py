@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import requests
 
@@ -34,8 +34,11 @@ __all__ = [
     "Managed",
     "Mosquitto",
     "RunService",
+    "Server",
+    "ServerT",
     "ServerUnavailable",
     "ServiceProcess",
+    "StartServer",
     "VictoriaMetrics",
     "console_script",
     "free_port",
@@ -386,3 +389,21 @@ class ServiceProcess(Managed):
 
 # what the ``run_service`` fixture (tests/conftest.py) gives a test: ``run_service(script, env, args, health)``
 RunService = Callable[..., ServiceProcess]
+
+
+class Server(Protocol):
+    """Anything the ``start_server`` fixture can run: a :class:`Managed` launcher, ``NginxRig``, ``NodeRed``."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+ServerT = TypeVar("ServerT", bound=Server)
+
+
+class StartServer(Protocol):
+    """What the ``start_server`` fixture (tests/conftest.py) gives a test: ``start_server(server)`` starts
+    ``server``, returns it, and the fixture stops it after the test."""
+
+    def __call__(self, server: ServerT, /) -> ServerT: ...
