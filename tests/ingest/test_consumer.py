@@ -1,4 +1,4 @@
-"""Consumer.to_item and acknowledge: what a raw MQTT message becomes, without a broker connection."""
+"""Consumer.to_item and acknowledge: what a raw MQTT message becomes (no broker); the parts a service takes in."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from mathnotes.common.settings import load
-from mathnotes.ingest.consumer import mids_to_ack
+from mathnotes.ingest.consumer import Consumer, mids_to_ack
 from mathnotes.ingest.items import Item
+from mathnotes.ingest.mqttclient import FastClient, fast_client
 from mathnotes.ingest.service import IngestService
 from mathnotes.ingest.settings import IngestSettings
 
+ENV = {"INFLUX_URL": "http://127.0.0.1:9", "INFLUX_API": "v1"}
+
 
 def service(tmp_path: Path) -> IngestService:
-    env = {"INGEST_SPOOL_DIR": str(tmp_path / "spool"), "INFLUX_URL": "http://127.0.0.1:9", "INFLUX_API": "v1"}
-    return IngestService(load(IngestSettings, env, env_file=None))
+    return IngestService(load(IngestSettings, {**ENV, "INGEST_SPOOL_DIR": str(tmp_path / "spool")}, env_file=None))
 
 
 def message(topic: bytes, payload: bytes, mid: int = 7, qos: int = 1) -> mqtt.MQTTMessage:
@@ -39,6 +41,20 @@ def test_a_topic_that_is_not_utf8_is_dead_lettered_not_raised(tmp_path: Path) ->
     assert item.dead is not None and item.dead.reason == "topic_mismatch"
     assert item.dead.topic == "telemetry/lab/\ufffd/climate" and item.dead.payload == b"21"
     assert item.lines == [] and item.mid == 7  # still acknowledged once its batch is done
+
+
+def test_the_service_takes_a_consumer_and_the_consumer_its_client_factory(tmp_path: Path) -> None:
+    settings = load(IngestSettings, {**ENV, "INGEST_SPOOL_DIR": str(tmp_path), "INGEST_MQTT_PROTOCOL": "5"}, None)
+    built: list[tuple[str, bool]] = []
+
+    def factory(client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient:
+        built.append((client_id, v5))
+        return fast_client(client_id, v5=v5, manual_ack=manual_ack)
+
+    consumer = Consumer(settings, client_factory=factory)
+    service = IngestService(settings, consumer=consumer)
+    assert service.consumer is consumer and built == [(settings.mqtt_client_id, True)]
+    assert consumer.metrics is service.metrics and consumer.pipeline is service.pipeline
 
 
 def test_only_messages_of_the_current_connection_are_acknowledged() -> None:

@@ -18,7 +18,7 @@ from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish
+from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish, fast_client
 from tests.support.servers import Mosquitto
 
 from .helpers import publish
@@ -156,13 +156,7 @@ def test_a_truncated_publish_is_malformed() -> None:
 
 
 def client(mosquitto: Mosquitto, client_id: str, *, v5: bool = False, manual_ack: bool = True) -> FastClient:
-    return FastClient(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else False,
-        manual_ack=manual_ack,
-    )
+    return fast_client(client_id, v5=v5, manual_ack=manual_ack)
 
 
 def connect(c: FastClient, mosquitto: Mosquitto, topic: str, qos: int = 1) -> queue.SimpleQueue[mqtt.MQTTMessage]:

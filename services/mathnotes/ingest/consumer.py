@@ -1,6 +1,7 @@
 """The MQTT side: paho-mqtt 2.x (VERSION2 callbacks), QoS 1, persistent session, manual acks.
 
-paho's network thread (a :class:`~.mqttclient.FastClient`) only hands raw
+paho's network thread (a client from a :class:`~.mqttclient.ClientFactory`: a
+:class:`~.mqttclient.FastClient` unless told otherwise) only hands raw
 messages to a parser thread; parsing and writing never run on it. Each message
 is acknowledged once its batch is in InfluxDB or the spool (the pipeline calls
 :meth:`Consumer.acknowledge` per batch), so a crash before that means the broker
@@ -35,7 +36,7 @@ from .errors import Rejected
 from .items import DeadLetter, Item
 from .lineproto import encode
 from .metrics import IngestMetrics
-from .mqttclient import FastClient
+from .mqttclient import ClientFactory, fast_client
 from .parse import NO_TIME, ParseOptions, parse_message
 from .pipeline import BEAT_S, Pipeline
 from .settings import IngestSettings
@@ -60,23 +61,18 @@ def mids_to_ack(items: list[Item], generation: int) -> list[int]:
 
 
 class Consumer:
-    def __init__(
-        self,
-        settings: IngestSettings,
-        pipeline: Pipeline,
-        opts: ParseOptions,
-        metrics: IngestMetrics,
-        beat: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.settings, self.pipeline, self.opts, self.metrics, self.beat = settings, pipeline, opts, metrics, beat
+    """The broker connection from ``settings``, on a client from ``client_factory`` (default
+    :func:`~.mqttclient.fast_client`); :meth:`bind` gives it the pipeline it feeds before :meth:`start`."""
+
+    pipeline: Pipeline
+    opts: ParseOptions
+    metrics: IngestMetrics
+    beat: Callable[[], None]
+
+    def __init__(self, settings: IngestSettings, client_factory: ClientFactory | None = None) -> None:
+        self.settings = settings
         self.v5 = settings.mqtt_protocol == "5"
-        self.client = FastClient(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
-            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
-            clean_session=None if self.v5 else False,
-            manual_ack=True,
-        )
+        self.client = (client_factory or fast_client)(settings.mqtt_client_id, v5=self.v5)
         target = settings.mqtt
         if target.username:
             self.client.username_pw_set(target.username, target.password)
@@ -95,9 +91,15 @@ class Consumer:
         self._generation = 0  # bumped on every disconnect (see mids_to_ack)
         self.parser = threading.Thread(target=self._parse_loop, name="ingest-parser", daemon=True)
         self._closing = False
+        self._last_publish: mqtt.MQTTMessageInfo | None = None
+
+    def bind(
+        self, pipeline: Pipeline, opts: ParseOptions, metrics: IngestMetrics, beat: Callable[[], None] = lambda: None
+    ) -> None:
+        """Feed ``pipeline`` with messages parsed with ``opts``, counting in ``metrics``; ``beat`` while working."""
+        self.pipeline, self.opts, self.metrics, self.beat = pipeline, opts, metrics, beat
         self._received = metrics.received.labels("mqtt")
         self._retained_skipped = metrics.retained_skipped
-        self._last_publish: mqtt.MQTTMessageInfo | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ This leans on paho 2.2's internals (``_create_socket``, ``_handle_publish``,
 ``_packet_queue``, ``_in_packet``), hence the ``paho-mqtt>=2.2,<2.3`` pin;
 ``tests/ingest/test_mqttclient.py`` holds them to the behaviour relied on,
 against a real broker.
+
+The consumer gets its client from a :class:`ClientFactory` (as Telegraf's MQTT consumer does), so
+a test or a benchmark can hand it another; :func:`fast_client` is the default.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.exception import MalformedPacket, MQTTException
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-__all__ = ["BufferedSocket", "FastClient", "decode_publish"]
+__all__ = ["BufferedSocket", "ClientFactory", "FastClient", "decode_publish", "fast_client"]
 
 CHUNK = 256 * 1024
 BURST = 2000  # most packets handled per wake-up before paho's loop (keepalive, writes) runs again
@@ -171,3 +174,22 @@ class FastClient(mqtt.Client):
         if mids:
             packet = b"".join([struct.pack("!BBH", PUBACK, 2, mid) for mid in mids])
             self._packet_queue(PUBACK, packet, 0, 1)
+
+
+class ClientFactory(Protocol):
+    """Builds the consumer's MQTT client: paho's ``Client`` API with VERSION2 callbacks, a persistent session
+    (MQTT 3.1.1: clean_session off; MQTT 5 asks for clean_start off when it connects), plus ``reading_paused``
+    and ``ack_many`` as :class:`FastClient` has them."""
+
+    def __call__(self, client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient: ...
+
+
+def fast_client(client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient:
+    """The default :class:`ClientFactory`: a :class:`FastClient`."""
+    return FastClient(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else False,
+        manual_ack=manual_ack,
+    )

@@ -37,7 +37,10 @@ WATCHDOG_EXIT = 70  # EX_SOFTWARE: the exit code after the watchdog stopped a st
 
 
 class IngestService:
-    def __init__(self, settings: IngestSettings, writer: influx.Writer | None = None) -> None:
+    def __init__(
+        self, settings: IngestSettings, writer: influx.Writer | None = None, consumer: Consumer | None = None
+    ) -> None:
+        """Everything from ``settings``; ``writer`` (to InfluxDB) and ``consumer`` (of the broker) when not given."""
         self.settings = settings
         self.metrics = IngestMetrics()
         self.opts = ParseOptions(
@@ -61,7 +64,8 @@ class IngestService:
             max_queued_lines=max(10 * settings.batch_size, 50_000),
             beat=self.workers.beater("writer"),
         )
-        self.consumer = Consumer(settings, self.pipeline, self.opts, self.metrics, self.workers.beater("parser"))
+        self.consumer = consumer or Consumer(settings)
+        self.consumer.bind(self.pipeline, self.opts, self.metrics, self.workers.beater("parser"))
         self.workers.watch("mqtt", self.consumer.network_thread, beats=False)
         publisher = TelemetryPublisher(
             settings.mqtt, ca_file=settings.mqtt_ca_file, maxsize=10, name="ingest-telemetry"
