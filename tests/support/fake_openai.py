@@ -3,12 +3,16 @@
 It answers ``POST /v1/chat/completions`` plainly or, when the request says
 ``"stream": true``, as Server-Sent Events (``chat.completion.chunk`` deltas,
 a usage chunk when ``stream_options.include_usage`` is set, then
-``data: [DONE]``). ``GET /v1/models`` lists the models asked for so far.
+``data: [DONE]``). ``GET /v1/models`` lists the models asked for so far, plus
+``FakeOpenAI.models`` (ids a client such as Open WebUI must see before its first request).
 
 Behaviour is scripted per request with :class:`Reply`: answer slowly, answer
 with a status code and headers (429 + Retry-After, 5xx, 401 …) and a raw body,
-answer 200 with malformed JSON, or drop the connection. Queued replies are used
-first, then ``default``. Every request is recorded (path, headers with lower-cased names, JSON body).
+answer 200 with malformed JSON, or drop the connection, or call tools
+(``Reply(tool_calls=[{"name": "f", "arguments": {...}}])``: ``message.tool_calls``, or streamed as
+``delta.tool_calls`` with the arguments split over several chunks, as OpenAI streams them; finish
+reason ``tool_calls``). Queued replies are used first, then ``default``. Every request is recorded
+(path, headers with lower-cased names, JSON body).
 
 ``response_format: {"type": "json_object"}`` is accepted as OpenAI and DashScope do
 (400 unless a message mentions JSON); with ``json_mode_supported = False`` the fake
@@ -51,6 +55,7 @@ class Reply:
     drop: bool = False
     chunk_delay: float = 0.0
     finish_reason: str = "stop"  # "length" plays a model cut at max_tokens
+    tool_calls: list[dict[str, Any]] | None = None  # [{"name": ..., "arguments": {...} or a JSON string}]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -78,6 +83,17 @@ def _json_mode_refusal(body: dict[str, Any], supported: bool) -> str | None:
 
 def _chunks(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI ``tool_calls`` for ``[{"name", "arguments"}]`` (arguments as a JSON string, as OpenAI sends them)."""
+    out = []
+    for call in calls:
+        arguments = call.get("arguments", {})
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        function = {"name": str(call["name"]), "arguments": text}
+        out.append({"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": function})
+    return out
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -114,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/requests":
             self._send(200, fake.requests)
         elif self.path.rstrip("/").endswith("/models"):
-            models = sorted({r["body"].get("model", "") for r in fake.requests if isinstance(r["body"], dict)})
+            asked = {r["body"].get("model", "") for r in fake.requests if isinstance(r["body"], dict)}
+            models = sorted(asked | set(fake.models))
             self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
         else:
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
@@ -155,12 +172,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(reply.status, error, reply.headers)
         if reply.malformed:
             return self._send(200, b'{"id": "chatcmpl-broken", "choices": [', reply.headers)
-        content = reply.content if reply.content is not None else self.server.fake.responder(body)
+        calls = _tool_calls(reply.tool_calls) if reply.tool_calls else None
+        if reply.content is not None:
+            content = reply.content
+        else:
+            content = "" if calls else self.server.fake.responder(body)
+        finish = "tool_calls" if calls and reply.finish_reason == "stop" else reply.finish_reason
         model = str(body.get("model", "fake-model"))
         prompt_tokens = len(json.dumps(body.get("messages", ""))) // 4
         completion_tokens = max(1, len(content) // 4)
         if body.get("stream"):
-            return self._stream(reply, model, content, body, _usage(prompt_tokens, completion_tokens))
+            usage = _usage(prompt_tokens, completion_tokens)
+            return self._stream(reply, model, content, calls, finish, body, usage)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message.update(content=content or None, tool_calls=calls)
         self._send(
             200,
             {
@@ -168,19 +194,22 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": reply.finish_reason,
-                    }
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": _usage(prompt_tokens, completion_tokens),
             },
             reply.headers,
         )
 
-    def _stream(self, reply: Reply, model: str, content: str, body: dict[str, Any], usage: dict[str, int]) -> None:
+    def _stream(
+        self,
+        reply: Reply,
+        model: str,
+        content: str,
+        calls: list[dict[str, Any]] | None,
+        finish: str,
+        body: dict[str, Any],
+        usage: dict[str, int],
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -197,11 +226,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        for piece in _chunks(content):
+        for piece in _chunks(content) if content or not calls else []:
             if reply.chunk_delay:
                 time.sleep(reply.chunk_delay)  # scripted: a model that streams slowly
             event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-        event([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
+        for index, call in enumerate(calls or []):
+            head = {"index": index, "id": call["id"], "type": "function"}
+            head["function"] = {"name": call["function"]["name"], "arguments": ""}
+            event([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}])
+            for piece in _chunks(call["function"]["arguments"]):
+                part = {"index": index, "function": {"arguments": piece}}
+                event([{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}])
+        event([{"index": 0, "delta": {}, "finish_reason": finish}])
         if (body.get("stream_options") or {}).get("include_usage"):
             event([], {"usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")
@@ -232,6 +268,7 @@ class FakeOpenAI:
         self.host, self._port = host, port
         self.responder: Callable[[dict[str, Any]], str] = responder or (lambda _body: DEFAULT_CONTENT)
         self.default = default or Reply()
+        self.models: list[str] = []  # always listed by GET /models (kept by reset(), like host and port)
         self.requests: list[dict[str, Any]] = []
         self.json_mode_supported = True  # False: refuse response_format with 400
         self._queue: collections.deque[Reply] = collections.deque()
