@@ -9,7 +9,8 @@ import paho.mqtt.client as mqtt
 from mathnotes.common.settings import load
 from mathnotes.ingest.consumer import Consumer, mids_to_ack
 from mathnotes.ingest.items import Item
-from mathnotes.ingest.mqttclient import FastClient, fast_client
+from mathnotes.ingest.mqttclient import IntakeClient
+from mathnotes.ingest.mqttreaders import fast_client
 from mathnotes.ingest.service import IngestService
 from mathnotes.ingest.settings import IngestSettings
 
@@ -47,7 +48,7 @@ def test_the_service_takes_a_consumer_and_the_consumer_its_client_factory(tmp_pa
     settings = load(IngestSettings, {**ENV, "INGEST_SPOOL_DIR": str(tmp_path), "INGEST_MQTT_PROTOCOL": "5"}, None)
     built: list[tuple[str, bool]] = []
 
-    def factory(client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient:
+    def factory(client_id: str, *, v5: bool = False, manual_ack: bool = True) -> IntakeClient:
         built.append((client_id, v5))
         return fast_client(client_id, v5=v5, manual_ack=manual_ack)
 

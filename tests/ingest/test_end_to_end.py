@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
 import requests
 
 from tests.support.servers import Mosquitto, wait_until
 
 from .helpers import Collector, Ingest, StartIngest, metric, publish
 
+READERS = pytest.mark.parametrize("reader", ["fast", "stock"])  # INGEST_MQTT_READER: both deliver the same
 
-def test_each_payload_form_lands_with_topic_tags(start_ingest: StartIngest, mosquitto: Mosquitto) -> None:
-    ing = start_ingest()
+
+@READERS
+def test_each_payload_form_lands_with_topic_tags(start_ingest: StartIngest, mosquitto: Mosquitto, reader: str) -> None:
+    ing = start_ingest({"INGEST_MQTT_READER": reader})
+    assert f"MQTT reader: {reader}" in ing.proc.log_text()
     t = f"telemetry/{ing.db}"
     publish(
         mosquitto,
@@ -71,10 +76,11 @@ def test_custom_topic_template(start_ingest: StartIngest, mosquitto: Mosquitto) 
     ]
 
 
+@READERS
 def test_each_rejection_reaches_the_dlq_and_intake_goes_on(
-    start_ingest: StartIngest, mosquitto: Mosquitto, collect: Callable[[str], Collector]
+    start_ingest: StartIngest, mosquitto: Mosquitto, collect: Callable[[str], Collector], reader: str
 ) -> None:
-    ing = start_ingest()
+    ing = start_ingest({"INGEST_MQTT_READER": reader})
     dlq = collect(f"telemetry-dlq/telemetry/{ing.db}/#")
     t = f"telemetry/{ing.db}/bad"
     bad = [
@@ -135,6 +141,7 @@ def test_health_reports_broker_influx_and_spool(start_ingest: StartIngest) -> No
     assert health.status_code == 200
     body = health.json()
     assert body["mqtt"]["connected"] is True and body["influx"]["reachable"] is True
+    assert body["mqtt"]["reader"] == "fast"  # auto, on the paho-mqtt the fast reader was written for
     assert body["spool"] == {"batches": 0, "bytes": 0}
 
 

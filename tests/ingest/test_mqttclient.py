@@ -1,7 +1,9 @@
-"""FastClient and BufferedSocket: the buffered reader, the lean delivery and batched acks, on a real Mosquitto."""
+"""The consumer's MQTT clients on a real Mosquitto: FastClient's buffered reader, lean delivery and batched acks,
+and paho's own reader (IntakeClient) taking the same delivery tests; which of them runs where."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import threading
@@ -18,7 +20,14 @@ from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, decode_publish, fast_client
+from mathnotes.ingest.mqttclient import CHUNK, BufferedSocket, FastClient, IntakeClient, decode_publish
+from mathnotes.ingest.mqttreaders import (
+    ClientFactory,
+    fast_client,
+    fast_reader_problem,
+    reader_factory,
+    stock_client,
+)
 from tests.support.servers import Mosquitto
 
 from .helpers import publish
@@ -152,14 +161,17 @@ def test_a_truncated_publish_is_malformed() -> None:
         decode_publish(0x32, b"\x00\x01a\x00\x07", True)  # no property length
 
 
-# --- FastClient against the real broker ------------------------------------------------------
+# --- both readers against the real broker ---------------------------------------------------
 
 
-def client(mosquitto: Mosquitto, client_id: str, *, v5: bool = False, manual_ack: bool = True) -> FastClient:
-    return fast_client(client_id, v5=v5, manual_ack=manual_ack)
+@pytest.fixture(params=[fast_client, stock_client], ids=["fast", "stock"])
+def make_client(request: pytest.FixtureRequest) -> ClientFactory:
+    """Each reader's factory in turn: every delivery test below holds for both."""
+    factory: ClientFactory = request.param
+    return factory
 
 
-def connect(c: FastClient, mosquitto: Mosquitto, topic: str, qos: int = 1) -> queue.SimpleQueue[mqtt.MQTTMessage]:
+def connect(c: IntakeClient, mosquitto: Mosquitto, topic: str, qos: int = 1) -> queue.SimpleQueue[mqtt.MQTTMessage]:
     received: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
     subscribed: queue.SimpleQueue[bool] = queue.SimpleQueue()
     c.on_message = lambda _c, _u, msg: received.put(msg)
@@ -178,10 +190,11 @@ def take(received: queue.SimpleQueue[mqtt.MQTTMessage], n: int) -> list[mqtt.MQT
     return [received.get(timeout=20) for _ in range(n)]
 
 
-def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto) -> None:
+def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto, make_client: ClientFactory) -> None:
     topic = f"fast/{uuid.uuid4().hex[:8]}"
-    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}")
+    c = make_client(f"fast-{uuid.uuid4().hex[:6]}")
     received = connect(c, mosquitto, f"{topic}/#")
+    assert c.network_thread is not None and c.network_thread.is_alive()  # the thread loop_start runs
     sizes = [0, 1, 127, 128, 16_383, 16_384, CHUNK - 5, CHUNK + 7, 3 * CHUNK] + [40] * 2000
     sent = [(f"{topic}/{i % 3}", bytes([i % 251]) * size) for i, size in enumerate(sizes)]
     publisher = threading.Thread(target=publish, args=(mosquitto, sent))
@@ -200,10 +213,10 @@ def test_a_stream_of_mixed_sizes_arrives_in_order_intact(mosquitto: Mosquitto) -
     c.loop_stop()
 
 
-def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> None:
+def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto, make_client: ClientFactory) -> None:
     topic = f"fast/{uuid.uuid4().hex[:8]}"
     client_id = f"fast-{uuid.uuid4().hex[:6]}"
-    c = client(mosquitto, client_id)
+    c = make_client(client_id)
     received = connect(c, mosquitto, topic)
     publish(mosquitto, [(topic, f"m{i}".encode()) for i in range(10)])
     got = take(received, 10)
@@ -212,7 +225,7 @@ def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> No
     c.disconnect()  # after the acks in its queue: the broker has them before the DISCONNECT
     c.loop_stop()
 
-    again = client(mosquitto, client_id)
+    again = make_client(client_id)
     redelivered = connect(again, mosquitto, topic)
     rest = take(redelivered, 4)
     assert [m.payload for m in rest] == [f"m{i}".encode() for i in range(6, 10)]
@@ -221,7 +234,7 @@ def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> No
     again.disconnect()
     again.loop_stop()
 
-    last = client(mosquitto, client_id)
+    last = make_client(client_id)
     nothing = connect(last, mosquitto, topic)
     with pytest.raises(queue.Empty):
         nothing.get(timeout=1.5)  # everything was acknowledged: nothing is redelivered
@@ -229,9 +242,9 @@ def test_ack_many_acknowledges_exactly_the_ids_given(mosquitto: Mosquitto) -> No
     last.loop_stop()
 
 
-def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto) -> None:
+def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto, make_client: ClientFactory) -> None:
     topic = f"fast/{uuid.uuid4().hex[:8]}"
-    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
+    c = make_client(f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
     received = connect(c, mosquitto, topic, qos=2)
     for qos, payload in enumerate([b"zero", b"one", b"two"]):
         publish(mosquitto, [(topic, payload)], qos=qos)
@@ -241,7 +254,7 @@ def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto) -> No
     c.disconnect()
     c.loop_stop()
 
-    again = client(mosquitto, c._client_id.decode())
+    again = make_client(c._client_id.decode())
     nothing = connect(again, mosquitto, topic, qos=2)
     with pytest.raises(queue.Empty):
         nothing.get(timeout=1.5)  # auto-acknowledged by the client itself
@@ -249,9 +262,9 @@ def test_qos0_qos2_and_auto_ack_take_their_own_paths(mosquitto: Mosquitto) -> No
     again.loop_stop()
 
 
-def test_mqtt5_properties_reach_on_message(mosquitto: Mosquitto) -> None:
+def test_mqtt5_properties_reach_on_message(mosquitto: Mosquitto, make_client: ClientFactory) -> None:
     topic = f"fast/{uuid.uuid4().hex[:8]}"
-    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", v5=True)
+    c = make_client(f"fast-{uuid.uuid4().hex[:6]}", v5=True)
     received = connect(c, mosquitto, topic)
     props = Properties(PacketTypes.PUBLISH)
     props.UserProperty = ("device", "t1")
@@ -273,9 +286,11 @@ def test_topic_filtered_callbacks_are_refused() -> None:
         c.message_callback_add("a/#", lambda *_a: None)
 
 
-def test_a_paused_reader_leaves_messages_with_the_broker_until_resumed(mosquitto: Mosquitto) -> None:
+def test_a_paused_reader_leaves_messages_with_the_broker_until_resumed(
+    mosquitto: Mosquitto, make_client: ClientFactory
+) -> None:
     topic = f"fast/{uuid.uuid4().hex[:8]}"
-    c = client(mosquitto, f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
+    c = make_client(f"fast-{uuid.uuid4().hex[:6]}", manual_ack=False)
     received = connect(c, mosquitto, topic)
     pause = threading.Event()
     pause.set()
@@ -289,3 +304,34 @@ def test_a_paused_reader_leaves_messages_with_the_broker_until_resumed(mosquitto
     assert [m.payload for m in take(received, len(sent))] == sent
     c.disconnect()
     c.loop_stop()
+
+
+# --- which reader runs ----------------------------------------------------------------------
+
+
+class OtherPaho(mqtt.Client):
+    """A paho whose internals are not 2.2's: here ``_handle_publish`` takes the packet as an argument."""
+
+    def _handle_publish(self, packet: bytes = b"") -> mqtt.MQTTErrorCode:  # type: ignore[override]
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+def test_the_fast_reader_runs_on_this_paho_and_paho_s_own_takes_over_elsewhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert fast_reader_problem() is None  # the installed paho-mqtt is the one FastClient was written for
+    assert reader_factory() is fast_client and reader_factory("fast") is fast_client
+    assert reader_factory("stock") is stock_client
+    with caplog.at_level(logging.WARNING, logger="mathnotes.ingest.mqtt"):
+        assert reader_factory("auto", client_class=OtherPaho) is stock_client
+    assert "Client._handle_publish('self', 'packet') is not _handle_publish('self',)" in caplog.text
+    with pytest.raises(ValueError, match="_handle_publish"):
+        reader_factory("fast", client_class=OtherPaho)
+    assert "no _packet_queue()" in str(
+        fast_reader_problem(
+            type("Bare", (), {"_create_socket": lambda self: None, "_handle_publish": lambda self: None})
+        )
+    )
+    assert "2.3.0 is not the 2.2.x" in str(fast_reader_problem(version="2.3.0"))
+    stock = stock_client("x")
+    assert type(stock) is IntakeClient and stock.reader == "stock" and fast_client("x").reader == "fast"

@@ -105,7 +105,7 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
         body = {
             "status": status,
             "service": "ingest",
-            "mqtt": {"connected": mqtt_ok, "broker": settings.mqtt.redacted()},
+            "mqtt": {"connected": mqtt_ok, "broker": settings.mqtt.redacted(), "reader": svc.consumer.reader},
             "influx": {"reachable": influx_ok, "url": settings.influx_url, "api": settings.influx_api},
             "spool": {"batches": svc.spool.depth, "bytes": svc.spool.bytes},
             "pending": svc.pipeline.pending(),

@@ -1,7 +1,7 @@
 """The MQTT side: paho-mqtt 2.x (VERSION2 callbacks), QoS 1, persistent session, manual acks.
 
-paho's network thread (a client from a :class:`~.mqttclient.ClientFactory`: a
-:class:`~.mqttclient.FastClient` unless told otherwise) only hands raw
+paho's network thread (a client from a :class:`~.mqttreaders.ClientFactory`: the
+reader ``INGEST_MQTT_READER`` picks unless told otherwise) only hands raw
 messages to a parser thread; parsing and writing never run on it. Each message
 is acknowledged once its batch is in InfluxDB or the spool (the pipeline calls
 :meth:`Consumer.acknowledge` per batch), so a crash before that means the broker
@@ -36,7 +36,7 @@ from .errors import Rejected
 from .items import DeadLetter, Item
 from .lineproto import encode
 from .metrics import IngestMetrics
-from .mqttclient import ClientFactory, fast_client
+from .mqttreaders import ClientFactory, reader_factory
 from .parse import NO_TIME, ParseOptions, parse_message
 from .pipeline import BEAT_S, Pipeline
 from .settings import IngestSettings
@@ -61,8 +61,8 @@ def mids_to_ack(items: list[Item], generation: int) -> list[int]:
 
 
 class Consumer:
-    """The broker connection from ``settings``, on a client from ``client_factory`` (default
-    :func:`~.mqttclient.fast_client`); :meth:`bind` gives it the pipeline it feeds before :meth:`start`."""
+    """The broker connection from ``settings``, on a client from ``client_factory`` (default: the
+    ``INGEST_MQTT_READER`` one); :meth:`bind` gives it the pipeline it feeds before :meth:`start`."""
 
     pipeline: Pipeline
     opts: ParseOptions
@@ -72,7 +72,10 @@ class Consumer:
     def __init__(self, settings: IngestSettings, client_factory: ClientFactory | None = None) -> None:
         self.settings = settings
         self.v5 = settings.mqtt_protocol == "5"
-        self.client = (client_factory or fast_client)(settings.mqtt_client_id, v5=self.v5)
+        factory = client_factory or reader_factory(settings.mqtt_reader)
+        self.client = factory(settings.mqtt_client_id, v5=self.v5)
+        self.reader: str = getattr(self.client, "reader", type(self.client).__name__)
+        log.info("MQTT reader: %s", self.reader, extra={"reader": self.reader})
         target = settings.mqtt
         if target.username:
             self.client.username_pw_set(target.username, target.password)
@@ -135,9 +138,8 @@ class Consumer:
         self.client.loop_stop()
 
     def network_thread(self) -> threading.Thread | None:
-        """paho's network thread (``loop_start``), None before it starts or after it stops."""
-        thread: threading.Thread | None = getattr(self.client, "_thread", None)
-        return thread
+        """paho's network thread (``loop_start``), None before it starts."""
+        return self.client.network_thread
 
     def filters(self) -> list[str]:
         group = self.settings.shared_group

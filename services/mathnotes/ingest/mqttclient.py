@@ -1,4 +1,8 @@
-"""paho's ``Client`` with a buffered reader and batched acknowledgements: the intake's hot path.
+"""The consumer's MQTT clients: :class:`IntakeClient` (paho's own reader) and :class:`FastClient`.
+
+:class:`IntakeClient` is paho's ``Client`` plus what the consumer needs, through paho's public API
+only: ``reading_paused`` (asked before each read), ``ack_many`` and ``network_thread``. It works on
+any paho-mqtt 2.x, as paho reads.
 
 Stock paho reads a packet with three ``recv`` calls (command byte, length
 bytes, body) and goes round its whole loop (``select``, keepalive checks)
@@ -21,25 +25,24 @@ write and one loop wake-up instead of one of each per message (``ack``).
 This leans on paho 2.2's internals (``_create_socket``, ``_handle_publish``,
 ``_packet_queue``, ``_in_packet``), hence the ``paho-mqtt>=2.2,<2.3`` pin;
 ``tests/ingest/test_mqttclient.py`` holds them to the behaviour relied on,
-against a real broker.
-
-The consumer gets its client from a :class:`ClientFactory` (as Telegraf's MQTT consumer does), so
-a test or a benchmark can hand it another; :func:`fast_client` is the default.
+against a real broker, and :mod:`~.mqttreaders` checks they are there before using it (else the
+consumer falls back to :class:`IntakeClient`).
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.exception import MalformedPacket, MQTTException
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-__all__ = ["BufferedSocket", "ClientFactory", "FastClient", "decode_publish", "fast_client"]
+__all__ = ["BufferedSocket", "FastClient", "IntakeClient", "decode_publish"]
 
 CHUNK = 256 * 1024
 BURST = 2000  # most packets handled per wake-up before paho's loop (keepalive, writes) runs again
@@ -118,16 +121,41 @@ class BufferedSocket:
         return getattr(self._sock, name)
 
 
-class FastClient(mqtt.Client):
-    """A paho ``Client`` (VERSION2 callbacks as configured) reading through :class:`BufferedSocket`.
+class IntakeClient(mqtt.Client):
+    """paho's ``Client`` and reader, with what the consumer needs on top, through paho's public API.
 
-    ``reading_paused``, when set, is asked before each packet: while it answers True
+    ``reading_paused``, when set, is asked before each read: while it answers True
     the loop stops reading (each round waits ``PAUSE_S``; writes, acks and pings still go
     out), so the broker holds what the application cannot take yet. Pauses longer than
     the keepalive let paho drop the connection, and the broker redelivers.
+    ``network_thread`` is the thread ``loop_start`` started (paho runs ``loop_forever`` in it).
     """
 
+    reader = "stock"
     reading_paused: Callable[[], bool] | None = None
+    network_thread: threading.Thread | None = None
+
+    def loop_forever(self, timeout: float = 1.0, retry_first_connection: bool = False) -> mqtt.MQTTErrorCode:
+        self.network_thread = threading.current_thread()
+        return super().loop_forever(timeout, retry_first_connection)
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        paused = self.reading_paused
+        if paused is not None and paused():
+            time.sleep(PAUSE_S)
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super().loop_read(max_packets)
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (PUBACK, in the order given)."""
+        for mid in mids:
+            self.ack(mid, 1)
+
+
+class FastClient(IntakeClient):
+    """An :class:`IntakeClient` reading through :class:`BufferedSocket`, decoding PUBLISH itself, acking at once."""
+
+    reader = "fast"
 
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
@@ -137,14 +165,15 @@ class FastClient(mqtt.Client):
         if paused is not None and paused():
             time.sleep(PAUSE_S)
             return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-        rc = super().loop_read(max_packets)
+        read = mqtt.Client.loop_read  # paho's own: the pause was asked above
+        rc = read(self, max_packets)
         for _ in range(BURST):
             sock: Any = self._sock  # a BufferedSocket, or None once disconnected
             if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
                 break
             if paused is not None and paused():
                 break
-            rc = super().loop_read(1)
+            rc = read(self, 1)
         return rc
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
@@ -174,22 +203,3 @@ class FastClient(mqtt.Client):
         if mids:
             packet = b"".join([struct.pack("!BBH", PUBACK, 2, mid) for mid in mids])
             self._packet_queue(PUBACK, packet, 0, 1)
-
-
-class ClientFactory(Protocol):
-    """Builds the consumer's MQTT client: paho's ``Client`` API with VERSION2 callbacks, a persistent session
-    (MQTT 3.1.1: clean_session off; MQTT 5 asks for clean_start off when it connects), plus ``reading_paused``
-    and ``ack_many`` as :class:`FastClient` has them."""
-
-    def __call__(self, client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient: ...
-
-
-def fast_client(client_id: str, *, v5: bool, manual_ack: bool = True) -> FastClient:
-    """The default :class:`ClientFactory`: a :class:`FastClient`."""
-    return FastClient(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else False,
-        manual_ack=manual_ack,
-    )

@@ -17,6 +17,7 @@ from ..common.settings import (
     port,
     setting,
 )
+from .mqttreaders import READERS, fast_reader_problem
 from .topics import TopicTemplate
 
 __all__ = ["IngestSettings"]
@@ -50,6 +51,12 @@ class IngestSettings(CommonSettings):
         "3.1.1",
         parse=choice("3.1.1", "5"),
         doc="3.1.1 (paho reads it faster; the broker's max_inflight_messages is the window) or 5 (receive-maximum)",
+    )
+    mqtt_reader: str = setting(
+        "INGEST_MQTT_READER",
+        "auto",
+        parse=choice(*READERS),
+        doc="auto (fast where paho-mqtt is the version it was written for, else stock), fast, or stock (paho's own)",
     )
     receive_maximum: int = setting(
         "INGEST_RECEIVE_MAXIMUM",
@@ -113,6 +120,8 @@ class IngestSettings(CommonSettings):
             TopicTemplate(self.topic_template)
         except ValueError as err:
             raise ConfigError(f"INGEST_TOPIC_TEMPLATE: expected {err}, got {self.topic_template!r}") from None
+        if self.mqtt_reader == "fast" and (problem := fast_reader_problem()):
+            raise ConfigError(f"INGEST_MQTT_READER: fast cannot run here ({problem}); use auto or stock")
 
     @property
     def mqtt_client_id(self) -> str:
