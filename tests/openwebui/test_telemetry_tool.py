@@ -87,6 +87,18 @@ def test_stale_devices(influxdb: InfluxDB1, db: str) -> None:
     assert fresh == "All 3 devices reported within the last 600 minutes."
 
 
+def test_stale_devices_takes_the_number_as_a_string(influxdb: InfluxDB1, db: str) -> None:
+    """Open WebUI converts only int parameters, so a model's "30" reaches the tool as a string."""
+    as_number = asyncio.run(tool(influxdb, db).stale_devices(minutes=30))
+    assert asyncio.run(tool(influxdb, db).stale_devices(minutes=" 30 ")) == as_number
+    assert "| probe-2 |" in asyncio.run(tool(influxdb, db).stale_devices(minutes="30.5"))
+    default = asyncio.run(tool(influxdb, db, STALE_AFTER_MINUTES=600).stale_devices(minutes="0"))
+    assert default == "All 3 devices reported within the last 600 minutes."
+    for bad in ("soon", "30 minutes", "nan", "", True):
+        out = asyncio.run(tool(influxdb, db).stale_devices(minutes=bad))
+        assert out == f"minutes must be a number, not {bad!r}"
+
+
 def test_quoting_keeps_odd_names_literal(influxdb: InfluxDB1, db: str) -> None:
     out = asyncio.run(tool(influxdb, db).latest_values(device="x' OR device =~ /.*/ --", measurement='env"ironment'))
     assert out == "_No data._"

@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,15 +63,22 @@ def test_analyses_the_image_attached_to_the_chat(vision: ServiceProcess, model: 
     assert sent_image(model).startswith("data:image/")
 
 
-def test_reads_an_uploaded_file_from_disk(vision: ServiceProcess, model: FakeOpenAI, tmp_path: Path) -> None:
-    model.script(Reply(content="The answer is $42$."))
-    upload = tmp_path / "upload-123_homework.png"
-    upload.write_bytes(photo())
-    files = [{"type": "file", "file": {"path": str(upload), "meta": {"content_type": "image/png"}}}]
-    out = asyncio.run(tool(vision).analyze_math_image(task="solve", language="en", __files__=files))
-    assert out.startswith("The answer is $42$.")
-    prompt = " ".join(str(m["content"]) for m in model.requests[0]["body"]["messages"])
-    assert "English" in prompt or "english" in prompt.lower()
+def test_notes_of_the_offline_backend_reach_the_user(offline_vision: ServiceProcess) -> None:
+    """No model key: the OCR backend only transcribes, and the answer tells the user why "solve" did not solve."""
+    url = "data:image/png;base64," + base64.b64encode(photo()).decode()
+    out = asyncio.run(tool(offline_vision).analyze_math_image(task="solve", image_url=url))
+    assert "\n\n> **Note:** the offline OCR backend only transcribes text; task 'solve'" in out
+    assert "Math Notes vision · rapidocr" in out
+    plain = asyncio.run(tool(offline_vision).analyze_math_image(task="transcribe", image_url=url))
+    assert "**Note:**" not in plain
+
+
+def test_an_answer_cut_short_says_so(vision: ServiceProcess, model: FakeOpenAI) -> None:
+    model.script(Reply(content="Step 1: $x = ", finish_reason="length"))
+    url = "data:image/png;base64," + base64.b64encode(photo()).decode()
+    out = asyncio.run(tool(vision).analyze_math_image(task="explain", image_url=url))
+    assert out.startswith("Step 1: $x =")
+    assert "> **Note:** the answer was cut at VISION_MAX_TOKENS" in out
 
 
 @pytest.fixture
@@ -128,23 +134,41 @@ def test_unreachable_service_is_reported(model: FakeOpenAI) -> None:
     assert out.startswith("The Math Notes vision service at http://127.0.0.1:9 could not be reached")
 
 
-def test_image_choice_prefers_the_url_then_the_newest_chat_image_then_uploads(tmp_path: Path) -> None:
+def test_image_choice_prefers_the_url_then_the_newest_chat_image_then_uploads() -> None:
     tools, _ = load_tool("math_notes_vision")
-    module = sys.modules[type(tools).__module__]
+    refs = sys.modules[type(tools).__module__].image_refs
     old, new = "data:image/png;base64,AAAA", "data:image/jpeg;base64,BBBB"
     messages = [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": old}}]},
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": [{"type": "text", "text": "this"}, {"type": "image_url", "image_url": new}]},
     ]
-    upload = tmp_path / "scan.png"
-    upload.write_bytes(photo())
-    files: list[dict[str, Any]] = [
-        {"type": "file", "file": {"path": str(tmp_path / "notes.pdf"), "meta": {"content_type": "application/pdf"}}},
-        {"type": "file", "file": {"path": str(upload)}},  # no content type: guessed from the name
-    ]
-    assert module.pick_image(" https://x.test/a.png ", messages, files) == "https://x.test/a.png"
-    assert module.pick_image("", messages, files) == new
-    assert module.pick_image("", [], files).startswith("data:image/png;base64,iVBOR")
-    assert module.pick_image("", [], [{"type": "image", "url": old}]) == old
-    assert module.pick_image("", [{"role": "user", "content": "text only"}], files[:1]) is None
+    # __files__ entries as Open WebUI 0.12 sends them: the UI's upload item, the API's bare reference
+    ui_item = {
+        "type": "file",
+        "id": "f-ui",
+        "url": "f-ui",
+        "content_type": "image/png",
+        "file": {"id": "f-ui", "filename": "scan.png", "meta": {"content_type": "image/png"}},
+    }
+    pdf = {"type": "file", "id": "f-pdf", "url": "f-pdf", "file": {"meta": {"content_type": "application/pdf"}}}
+    files: list[dict[str, Any]] = [ui_item, {"type": "file", "id": "f-api"}, pdf]  # fmt: skip
+    assert refs(" https://x.test/a.png ", messages, files) == [("url", "https://x.test/a.png")]
+    assert refs("", messages, files) == [("url", new), ("url", old), ("file", "f-api"), ("file", "f-ui")]
+    assert refs("", [], [{"type": "image", "url": old}]) == [("url", old)]
+    assert refs("", [], [{"type": "file", "url": "/api/v1/files/f-9/content"}]) == [("file", "f-9")]
+    assert refs("", [{"role": "user", "content": "text only"}], [pdf]) == []
+    # an image Open WebUI could not inline stays a file id in the messages, and is looked up like an upload
+    unread = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "f-other"}}]}]
+    assert refs("", unread, None) == [("file", "f-other")]
+    assert refs("", [], [{"type": "file", "id": "../../etc/passwd"}]) == []
+
+
+def test_uploads_are_not_read_outside_open_webui() -> None:
+    """Without Open WebUI's resolver (or a user) an upload id leads to no image, never to a guess."""
+    tools, _ = load_tool("math_notes_vision")
+    module = sys.modules[type(tools).__module__]
+    assert asyncio.run(module.image_from_upload("f-1", {"id": "u", "role": "user"})) is None
+    assert asyncio.run(module.image_from_upload("f-1", None)) is None
+    out = asyncio.run(tools.analyze_math_image(__files__=[{"type": "file", "id": "f-1"}], __user__={"id": "u"}))
+    assert out.startswith("No image found")

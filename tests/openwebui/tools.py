@@ -22,9 +22,25 @@ from pydantic import BaseModel, Field, create_model
 
 from mathnotes.openwebui import TOOL_FILES
 
-__all__ = ["VISION_KEY", "Events", "extract_frontmatter", "function_model", "load_tool", "tool_specs"]
+__all__ = [
+    "CHAT_MODEL",
+    "INGEST_KEY",
+    "STUDENT",
+    "TOOL_IDS",
+    "VISION_KEY",
+    "Events",
+    "extract_frontmatter",
+    "function_model",
+    "load_tool",
+    "tool_outputs",
+    "tool_specs",
+]
 
 VISION_KEY = "vision-key-for-openwebui-tests"  # the vision service's VISION_API_KEYS in these tests
+INGEST_KEY = "ingest-key-for-openwebui-tests"
+CHAT_MODEL = "mathnotes-chat"  # the model Open WebUI lists from its (fake) OpenAI connection
+TOOL_IDS = {"math_notes_vision": "math_notes_vision", "telemetry": "mathnotes_telemetry"}  # README's ids
+STUDENT = {"email": "student@mathnotes.test", "password": "Passw0rd-student"}
 
 
 def extract_frontmatter(content: str) -> dict[str, str]:
@@ -105,3 +121,16 @@ class Events(list[dict[str, Any]]):
 
     def statuses(self) -> list[tuple[str, bool]]:
         return [(e["data"]["description"], e["data"]["done"]) for e in self if e["type"] == "status"]
+
+
+def tool_outputs(body: dict[str, Any]) -> list[str]:
+    """The text of every ``role: tool`` message in a chat completion request, in order."""
+    out: list[str] = []
+    for message in body.get("messages") or []:
+        if message.get("role") != "tool":
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        out.append(str(content or ""))
+    return out

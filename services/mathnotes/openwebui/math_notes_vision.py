@@ -10,9 +10,7 @@ requirements: requests
 from __future__ import annotations
 
 import asyncio
-import base64
-import mimetypes
-import os
+import importlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +21,11 @@ from pydantic import BaseModel, Field
 TASKS = ("transcribe", "solve", "check", "explain", "describe")
 LANGUAGES = ("auto", "zh", "en")
 EventEmitter = Callable[[dict[str, Any]], Awaitable[None]]
+USABLE_URL = re.compile(r"^(data:image/|https?://)")
+FILE_CONTENT_URL = re.compile(r"^/api/v1/files/([^/?#]+)/content(?:[/?#]|$)")
+FILE_ID = re.compile(r"[\w.-]{1,128}")
+# where an image comes from: ("url", a data: or http(s) URL) or ("file", an Open WebUI file id)
+ImageRef = tuple[str, str]
 
 
 # --- pure helpers ---------------------------------------------------------------
@@ -44,51 +47,72 @@ def images_in_messages(messages: list[dict[str, Any]] | None) -> list[str]:
     return found
 
 
-def image_from_file(entry: dict[str, Any]) -> str | None:
-    """A data URL for an uploaded chat file: its url when usable, else its bytes on Open WebUI's disk."""
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def url_ref(url: str) -> ImageRef | None:
+    """A data:/http(s) URL as it is, an Open WebUI file (a bare id or ``/api/v1/files/<id>/content``) by id."""
+    url = url.strip()
+    if USABLE_URL.match(url):
+        return ("url", url)
+    in_url = FILE_CONTENT_URL.match(url)
+    file_id = in_url.group(1) if in_url else url
+    return ("file", file_id) if FILE_ID.fullmatch(file_id) else None
+
+
+def file_image_ref(entry: dict[str, Any]) -> ImageRef | None:
+    """Where an entry of ``__files__`` keeps its image, as Open WebUI 0.12 sends it.
+
+    An upload is ``{"type": "file", "id": <file id>, "url": <file id>, "content_type": "image/png",
+    "file": {"id", "filename", "meta": {"content_type", …}}}`` (the UI), or just ``{"type": "file", "id"}``
+    (the API); ``url`` may also be ``/api/v1/files/<id>/content``, a data URL or an http(s) URL. Files that
+    say they are not images (a PDF) are skipped; an upload of unknown type is tried.
+    """
+    file = _dict(entry.get("file"))
+    mime = str(entry.get("content_type") or _dict(file.get("meta")).get("content_type") or "")
+    if mime and not mime.startswith("image/"):
+        return None
     url = entry.get("url")
-    if isinstance(url, str) and re.match(r"^(data:image/|https?://)", url):
-        return url
-    raw_file = entry.get("file")
-    file: dict[str, Any] = raw_file if isinstance(raw_file, dict) else {}
-    path = file.get("path")
-    raw_meta = file.get("meta")
-    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-    mime = str(meta.get("content_type") or entry.get("content_type") or "")
-    if not path or not os.path.isfile(path):
-        return None
-    if not mime:
-        mime = mimetypes.guess_type(str(path))[0] or ""
-    if not mime.startswith("image/"):
-        return None
-    with open(path, "rb") as handle:
-        return f"data:{mime};base64,{base64.b64encode(handle.read()).decode()}"
+    from_url = url_ref(url) if isinstance(url, str) else None
+    if from_url is not None and from_url[0] == "url":
+        return from_url
+    file_id = entry.get("id") or file.get("id")
+    if isinstance(file_id, str) and FILE_ID.fullmatch(file_id):
+        return ("file", file_id)
+    return from_url
 
 
-def pick_image(image_url: str, messages: list[dict[str, Any]] | None, files: list[dict[str, Any]] | None) -> str | None:
-    """The image to analyse: an explicit URL, else the newest image in the chat, else an uploaded image file."""
+def image_refs(
+    image_url: str, messages: list[dict[str, Any]] | None, files: list[dict[str, Any]] | None
+) -> list[ImageRef]:
+    """Candidates in order of preference: an explicit URL, the newest image in the chat, the newest uploads.
+
+    Open WebUI hands the tool the chat's images as data URLs; one it could not read (a file the user may
+    not see) stays a file id and is looked up like an upload, access check included.
+    """
     if image_url.strip():
-        return image_url.strip()
-    in_chat = images_in_messages(messages)
-    if in_chat:
-        return in_chat[-1]
-    for entry in reversed(files or []):
-        image = image_from_file(entry)
-        if image:
-            return image
-    return None
+        return [("url", image_url.strip())]
+    found = [url_ref(url) for url in reversed(images_in_messages(messages))]
+    found += [file_image_ref(entry) for entry in reversed(files or []) if isinstance(entry, dict)]
+    return [ref for ref in found if ref is not None]
 
 
 def render_answer(answer: dict[str, Any]) -> str:
-    """The vision answer as Markdown Open WebUI renders ($…$ and $$…$$ are KaTeX), with a one-line footer."""
+    """The vision answer as Markdown Open WebUI renders ($…$ and $$…$$ are KaTeX), the API's ``notes``
+    (what limited the answer: a task the offline backend cannot do, an answer cut short) as a quote the
+    user sees, and a one-line footer."""
     markdown = str(answer.get("markdown") or "").strip() or "_The page appears to be empty._"
-    notes = [str(answer.get("model") or "?")]
+    raw_notes = answer.get("notes")
+    notes = [str(note).strip() for note in raw_notes if str(note).strip()] if isinstance(raw_notes, list) else []
+    limits = "".join(f"\n\n> **Note:** {note}" for note in notes)
+    footer = [str(answer.get("model") or "?")]
     if answer.get("cached"):
-        notes.append("cached")
+        footer.append("cached")
     timings = answer.get("timings")
     if isinstance(timings, dict) and isinstance(timings.get("total_ms"), (int, float)):
-        notes.append(f"{timings['total_ms'] / 1000:.1f} s")
-    return f"{markdown}\n\n<sub>Math Notes vision · {' · '.join(notes)}</sub>"
+        footer.append(f"{timings['total_ms'] / 1000:.1f} s")
+    return f"{markdown}{limits}\n\n<sub>Math Notes vision · {' · '.join(footer)}</sub>"
 
 
 def describe_error(status: int, body: Any) -> str:
@@ -98,6 +122,38 @@ def describe_error(status: int, body: Any) -> str:
         rid = f" (request {error['request_id']})" if error.get("request_id") else ""
         return f"{error.get('code', 'error')}: {error.get('message', '')}{rid}"
     return f"HTTP {status}"
+
+
+# --- I/O: an upload read through Open WebUI (module functions: every method of Tools becomes a tool) ---
+
+
+async def image_from_upload(file_id: str, user: dict[str, Any] | None) -> str | None:
+    """An uploaded image as a data URL, read by Open WebUI's own resolver: the one that turns an attached
+    image into what the model sees (its storage backend, and only for the file's owner, an admin or a
+    holder of a read grant). None outside Open WebUI, without a user, or when the file is not an image."""
+    if not user:
+        return None
+    try:
+        resolve = importlib.import_module("open_webui.utils.files").get_image_base64_from_file_id
+        user_model = importlib.import_module("open_webui.models.users").UserModel
+    except (ImportError, AttributeError):
+        return None
+    data_url = await resolve(file_id, user=user_model.model_validate(user))
+    return data_url if isinstance(data_url, str) and data_url.startswith("data:image/") else None
+
+
+async def find_image(
+    image_url: str,
+    messages: list[dict[str, Any]] | None,
+    files: list[dict[str, Any]] | None,
+    user: dict[str, Any] | None,
+) -> str | None:
+    """The image to analyse: the first candidate of :func:`image_refs` that resolves."""
+    for kind, value in image_refs(image_url, messages, files):
+        image = value if kind == "url" else await image_from_upload(value, user)
+        if image:
+            return image
+    return None
 
 
 # --- the tool ---------------------------------------------------------------------
@@ -115,7 +171,10 @@ class Tools:
 
     def __init__(self) -> None:
         self.valves = self.Valves()
-        self.citation = False
+        # True: the answer is a source, never text glued onto the user's message. Open WebUI 0.12 (native
+        # function calling) ignores it; 0.6's prompt-based calling turned the message, attached image and
+        # all, into plain text when it was False.
+        self.citation = True
 
     async def analyze_math_image(
         self,
@@ -125,6 +184,7 @@ class Tools:
         language: str = "",
         __messages__: list[dict[str, Any]] | None = None,
         __files__: list[dict[str, Any]] | None = None,
+        __user__: dict[str, Any] | None = None,
         __event_emitter__: EventEmitter | None = None,
     ) -> str:
         """
@@ -148,7 +208,7 @@ class Tools:
         language = (language or self.valves.DEFAULT_LANGUAGE or "auto").strip().lower()
         if language not in LANGUAGES:
             language = "auto"
-        image = pick_image(image_url, __messages__, __files__)
+        image = await find_image(image_url, __messages__, __files__, __user__)
         if image is None:
             await status("No image found", done=True)
             return "No image found: attach a photo of the notes to the chat, or give an image URL."

@@ -147,6 +147,22 @@ def stats_table(rows: list[dict[str, Any]], tag: str, limit: int, field: str = "
     return table(["device", "measurement", "field", "min", "mean", "max"], out, limit)
 
 
+def minutes_value(value: object) -> float | None:
+    """A threshold in minutes from what a model sends: a number, or a number in a string (``"30"``,
+    ``" 7.5 "``) since Open WebUI converts only ``int`` parameters. 0 or less means the default (None);
+    anything else is a ValueError naming it."""
+    if isinstance(value, bool):
+        raise ValueError(f"minutes must be a number, not {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
+            raise ValueError(f"minutes must be a number, not {value!r}")
+        value = float(text)
+    if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        raise ValueError(f"minutes must be a number, not {value!r}")
+    return float(value) if value > 0 else None
+
+
 def stale_table(rows: list[dict[str, Any]], tag: str, now_ms: float, minutes: float, limit: int) -> str:
     """Devices whose newest point (over all their series) is older than ``minutes``."""
     newest: dict[str, float] = {}
@@ -226,7 +242,7 @@ class Tools:
 
     def __init__(self) -> None:
         self.valves = self.Valves()
-        self.citation = False
+        self.citation = True  # as in math_notes_vision.py: a source, never text glued onto the user's message
 
     async def latest_values(
         self, device: str = "", measurement: str = "", __event_emitter__: EventEmitter | None = None
@@ -276,7 +292,10 @@ class Tools:
         :param minutes: silence threshold in minutes; 0 uses the configured default
         """
         tag = self.valves.DEVICE_TAG
-        threshold = minutes if minutes and minutes > 0 else self.valves.STALE_AFTER_MINUTES
+        try:
+            threshold = minutes_value(minutes) or self.valves.STALE_AFTER_MINUTES
+        except ValueError as err:
+            return str(err)
         rows = await run_query(self.valves, latest_query(tag), __event_emitter__, "last report per device")
         if isinstance(rows, str):
             return rows
