@@ -60,8 +60,10 @@ IO_PACKAGES = (
 HTTP_LAYER = (
     "mathnotes.common.httpapi",
     "mathnotes.common.wsgi",
+    "mathnotes.ingest.api",
     "mathnotes.ingest.app",
     "mathnotes.ingest.cli",
+    "mathnotes.ingest.ops",
     "mathnotes.vision.app",
     "mathnotes.vision.cli",
     "mathnotes.vision.guards",

@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any, Protocol
 
 from ..common.telemetry import TelemetryPublisher
 from . import influx
@@ -29,11 +30,16 @@ from .spool import Spool
 from .topics import TopicTemplate
 from .workers import Workers
 
-__all__ = ["WATCHDOG_EXIT", "IngestService"]
+__all__ = ["EXTENSION", "WATCHDOG_EXIT", "IngestService"]
 
 log = logging.getLogger("mathnotes.ingest")
 HTTP_WAIT_S = 60.0
 WATCHDOG_EXIT = 70  # EX_SOFTWARE: the exit code after the watchdog stopped a stalled service
+EXTENSION = "ingest"  # where an HTTP app keeps the service it serves: app.extensions[EXTENSION]
+
+
+class _App(Protocol):
+    extensions: dict[str, Any]
 
 
 class IngestService:
@@ -103,6 +109,12 @@ class IngestService:
             self.consumer.close()
         self.writer.close()
         log.info("ingest drained", extra={"spool_batches": self.spool.depth})
+
+    @staticmethod
+    def of(app: _App) -> IngestService:
+        """The service an HTTP app serves (``app.extensions[EXTENSION]``)."""
+        service: IngestService = app.extensions[EXTENSION]
+        return service
 
     # --- HTTP intake ----------------------------------------------------------------------
 
