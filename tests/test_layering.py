@@ -64,9 +64,11 @@ HTTP_LAYER = (
     "mathnotes.ingest.app",
     "mathnotes.ingest.cli",
     "mathnotes.ingest.ops",
+    "mathnotes.vision.api",
     "mathnotes.vision.app",
     "mathnotes.vision.cli",
     "mathnotes.vision.guards",
+    "mathnotes.vision.ops",
     "mathnotes.vision.serving",
     "mathnotes.vision.web",
 )

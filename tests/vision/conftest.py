@@ -12,8 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mathnotes.common.settings import load
-from mathnotes.vision.app import VisionState, create_app
+from mathnotes.vision.app import create_app
+from mathnotes.vision.metrics import VisionMetrics
 from mathnotes.vision.settings import VisionSettings
+from mathnotes.vision.state import VisionState
 from mathnotes.vision.upstream import Upstream
 from tests.support.fake_openai import FakeOpenAI
 
@@ -65,16 +67,15 @@ def make_app(make_settings: Settings) -> Iterator[AppFactory]:
 
     def build(env: dict[str, str] | None = None, sleeps: Sleeps | None = None) -> tuple[Flask, FlaskClient]:
         settings = make_settings(env)
-        upstream = Upstream(settings, sleep=sleeps) if sleeps is not None else None
-        app = create_app(settings, upstream=upstream)
+        metrics = VisionMetrics()
+        upstream = Upstream(settings, metrics, sleep=sleeps) if sleeps is not None else None
+        app = create_app(settings, upstream=upstream, metrics=metrics)
         apps.append(app)
         return app, app.test_client()
 
     yield build
     for app in apps:
-        state = app.extensions["vision"]
-        assert isinstance(state, VisionState)
-        state.close()
+        VisionState.of(app).close()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from mathnotes.common.settings import ConfigError, load
+from mathnotes.vision.metrics import VisionMetrics
 from mathnotes.vision.settings import VisionSettings
 from mathnotes.vision.upstream import Completion, Upstream, UpstreamError, retry_after_seconds
 from tests.support.fake_openai import FakeOpenAI, Reply
@@ -47,7 +48,7 @@ def test_429_is_retried_after_retry_after(make_app: AppFactory, model: FakeOpenA
 
 def test_backoff_grows_with_jitter(make_settings: Settings, model: FakeOpenAI) -> None:
     sleeps = Sleeps()
-    upstream = Upstream(make_settings({"VISION_RETRIES": "4", "VISION_BACKOFF_S": "1"}), sleep=sleeps)
+    upstream = Upstream(make_settings({"VISION_RETRIES": "4", "VISION_BACKOFF_S": "1"}), VisionMetrics(), sleep=sleeps)
     model.default = Reply(status=502)
     with pytest.raises(UpstreamError) as err:
         complete(upstream)
@@ -209,7 +210,7 @@ def test_a_deepseek_model_never_receives_an_image(
     )
     model.default = Reply(status=500)
     with pytest.raises(UpstreamError):
-        complete(Upstream(settings, sleep=Sleeps()))
+        complete(Upstream(settings, VisionMetrics(), sleep=Sleeps()))
     assert second_model.requests == [] and len(model.requests) == 1
 
 

@@ -42,6 +42,7 @@ class Outcome:
     usage: dict[str, int] = field(default_factory=dict)
     bytes_received: int = 0
     bytes_upstream: int = 0
+    started: float = field(default_factory=time.perf_counter)  # when the request began
     recorded: bool = False  # metrics and telemetry written
     truncated: bool = False  # the model stopped at VISION_MAX_TOKENS: answered, but not cached
 

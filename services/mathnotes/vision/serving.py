@@ -22,9 +22,10 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from .app import VisionState, create_app
+from .app import create_app
 from .budget import return_freed_memory
 from .settings import VisionSettings
+from .state import EXTENSION, VisionState
 
 __all__ = ["VisionServer", "gunicorn_options"]
 
@@ -42,7 +43,7 @@ class _RootLogger(Logger):
 
 def _worker_exit(_server: Any, worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
-    state = app.extensions.get("vision") if isinstance(app, Flask) else None
+    state = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
     if isinstance(state, VisionState):
         state.close()
 

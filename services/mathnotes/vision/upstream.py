@@ -132,7 +132,7 @@ class Upstream:
     def __init__(
         self,
         settings: VisionSettings,
-        metrics: VisionMetrics | None = None,
+        metrics: VisionMetrics,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
@@ -217,7 +217,7 @@ class Upstream:
         for index, target in enumerate(self.targets):
             if is_text_only_model(target.model, target.base_url):
                 continue  # DeepSeek takes no images (every call carries one): never send it one
-            if index and self.metrics:
+            if index:
                 self.metrics.fallbacks.inc()
             for attempt in range(s.retries + 1):
                 remaining = deadline - time.monotonic()
@@ -241,8 +241,7 @@ class Upstream:
                     if not text.strip():
                         raise ValueError("empty answer")
                     elapsed = (time.monotonic() - started) * 1000
-                    if self.metrics:
-                        self.metrics.upstream_latency.labels(model=target.model).observe(elapsed / 1000)
+                    self.metrics.upstream_latency.labels(model=target.model).observe(elapsed / 1000)
                     attempts.append({"model": target.model, "outcome": "ok"})
                     yield Completion(text, target.model, usage, len(attempts), round(elapsed, 1), finish)
                     return
@@ -256,8 +255,7 @@ class Upstream:
                         extra={"model": target.model, "kind": failure.kind, "status": failure.status,
                                "attempt": attempt + 1, "error": type(err).__name__},
                     )  # fmt: skip
-                    if self.metrics:
-                        self.metrics.upstream_error(target.model, failure.kind)
+                    self.metrics.upstream_error(target.model, failure.kind)
                     if sent_any:
                         raise self._final(failure, attempts) from None
                     if failure.kind == "content_rejected":
@@ -271,8 +269,7 @@ class Upstream:
                         wait = max(wait, failure.retry_after)
                     if deadline - time.monotonic() < wait + 0.05:
                         break
-                    if self.metrics:
-                        self.metrics.upstream_retries.labels(model=target.model).inc()
+                    self.metrics.upstream_retries.labels(model=target.model).inc()
                     self.sleep(wait)
         raise self._final(last, attempts)
 

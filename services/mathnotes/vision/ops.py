@@ -1,0 +1,46 @@
+"""The operations blueprint: ``GET /health``, ``/ready``, ``/metrics`` and ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from .openapi import openapi_document
+from .state import VisionState
+
+__all__ = ["bp"]
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    backend = VisionState.of(current_app).analyzer.backend
+    return jsonify({"status": "ok", "service": "vision", "backend": backend})
+
+
+@bp.get("/ready")
+def ready() -> ResponseReturnValue:
+    analyzer = VisionState.of(current_app).analyzer
+    checks: dict[str, Any] = {}
+    if analyzer.backend == "ocr":
+        checks["ocr"] = "ok" if analyzer.ocr.ready() else f"failed: {analyzer.ocr.error}"
+    else:
+        checks["upstream"] = analyzer.upstream.probe()
+    checks["cache"] = "ok" if analyzer.cache.ping() else "unreachable"
+    upstream_ok = analyzer.backend == "ocr" or "ok" in checks["upstream"].values()
+    ok = upstream_ok and all(v == "ok" for k, v in checks.items() if k in ("ocr", "cache"))
+    body = {"status": "ready" if ok else "not_ready", "backend": analyzer.backend, "checks": checks}
+    return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/metrics")
+def metrics() -> ResponseReturnValue:
+    return Response(VisionState.of(current_app).metrics.render(), mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(openapi_document(VisionState.of(current_app).settings))
