@@ -52,6 +52,27 @@ def two_workers(run_service: RunService, model: FakeOpenAI) -> ServiceProcess:
     return run_service("mathnotes-vision", service_env(model, VISION_WORKERS="2", RATE_LIMIT_MAX_REQUESTS="4"))
 
 
+def chunked(data: bytes, size: int = 16384) -> Iterator[bytes]:
+    """``data`` sent with ``Transfer-Encoding: chunked``: no Content-Length to judge it by."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut(telemetry_service: ServiceProcess, model: FakeOpenAI) -> None:
+    """gunicorn passes a chunked body on; werkzeug would cut it at the limit and the rest went unnoticed."""
+    url = f"{telemetry_service.url}/api/vision/analyze"
+    for mime, body in (
+        ("image/jpeg", b"\xff" * 300_000),
+        ("application/json", b'{"image": "' + b"A" * 300_000 + b'"}'),
+    ):
+        resp = requests.post(url, data=chunked(body), headers={"Content-Type": mime}, timeout=30)
+        assert resp.status_code == 413, (mime, resp.text)
+        assert resp.json()["error"]["code"] == "payload_too_large" and "200000" in resp.json()["error"]["message"]
+    at_limit = requests.post(url, data=chunked(b"\xff" * 200_000), headers={"Content-Type": "image/jpeg"}, timeout=30)
+    assert at_limit.status_code == 415 and at_limit.json()["error"]["code"] == "unsupported_image_format"
+    assert model.requests == []
+
+
 def test_process_publishes_telemetry_and_drains_on_sigterm(
     telemetry_service: ServiceProcess, points: queue.Queue[dict[str, Any]], model: FakeOpenAI, note_jpeg: bytes
 ) -> None:

@@ -96,6 +96,19 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def whole_body() -> bytes:
+    """The request body, or 413 ``payload_too_large`` past ``VISION_MAX_BODY_BYTES``.
+
+    A declared length is judged before the body is read (``guards``); a body of unknown length
+    (chunked) is read up to one byte past the limit (``MAX_CONTENT_LENGTH``), which tells.
+    """
+    data = request.get_data()
+    limit = current_app.config["SETTINGS"].max_body_bytes
+    if len(data) > limit:
+        raise RequestError("payload_too_large", f"the request body is over the limit of {limit} bytes", 413)
+    return data
+
+
 def read_request() -> tuple[AnalyzeRequest, bytes | None]:
     """The analyze request from a JSON body, a multipart form or a raw image body."""
     mime = request.mimetype or ""
@@ -108,11 +121,11 @@ def read_request() -> tuple[AnalyzeRequest, bytes | None]:
                 raise RequestError("empty_image", "the file part is empty")
             return parse_fields(fields, has_file=data is not None), data
         if mime.startswith("image/") or mime == "application/octet-stream":
-            data = request.get_data()
+            data = whole_body()
             if not data:
                 raise RequestError("empty_image", "the request body is empty")
             return parse_fields(dict(request.args.items()), has_file=True), data
-        raw = request.get_data()
+        raw = whole_body()
         if mime == "application/json" or mime.endswith("+json") or raw.lstrip()[:1] == b"{":
             try:
                 body = json.loads(raw)

@@ -40,7 +40,9 @@ def create_app(
     app = Flask("mathnotes.vision")
     app.config["SETTINGS"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep their documented order
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # one byte over the limit, so that a body of unknown length (chunked), which werkzeug cuts at
+    # MAX_CONTENT_LENGTH without a word, shows it was longer (``api.whole_body``)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes
     if settings.trusted_proxies:
         n = settings.trusted_proxies
