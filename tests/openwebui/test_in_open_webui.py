@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import ServiceProcess
 
-from .server import OpenWebUI, Session
+from .server import ADMIN, OpenWebUI, Session
 from .tools import CHAT_MODEL, INGEST_KEY, TOOL_IDS, tool_outputs
 
 ANSWER = "Transcribed: $\\frac{a}{b} + c$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$"
@@ -73,6 +73,17 @@ def texts(messages: list[dict[str, Any]]) -> str:
 
 def tool_names(body: dict[str, Any]) -> set[str]:
     return {tool["function"]["name"] for tool in body.get("tools") or []}
+
+
+def test_the_admin_comes_from_the_environment_and_nobody_signs_up(openwebui: OpenWebUI, admin: Session) -> None:
+    """What docker-compose.prod.yml relies on: WEBUI_ADMIN_EMAIL / WEBUI_ADMIN_PASSWORD make the admin, and
+    with ENABLE_SIGNUP=false the first visitor cannot make an account (let alone become the admin)."""
+    assert (admin.user["email"], admin.user["role"]) == (ADMIN["email"], "admin")
+    form = {"name": "Visitor", "email": "visitor@mathnotes.test", "password": "Passw0rd-visitor"}
+    resp = requests.post(f"{openwebui.url}/api/v1/auths/signup", json=form, timeout=30)
+    assert resp.status_code == 403, resp.text
+    wrong = requests.post(f"{openwebui.url}/api/v1/auths/signin", json={**form, "email": ADMIN["email"]}, timeout=30)
+    assert wrong.status_code in (400, 401, 403), wrong.text
 
 
 def test_both_tools_install_with_the_specs_the_model_sees(admin: Session) -> None:
