@@ -259,7 +259,7 @@ SYNTHETIC = {
     "mathnotes.common.logs": "import logging\n",
     "mathnotes.vision": "",
     "mathnotes.vision.prompts": "import json\nfrom . import helpers\n",
-    "mathnotes.vision.helpers": "def later():\n    from ..common.httpapi import ApiError\n    return ApiError\n",
+    "mathnotes.vision.helpers": "def later():\n    from ..common.httpapi import request_id\n    return request_id\n",
     "mathnotes.vision.analyzer": "from .prompts import build\n",
     "mathnotes.ingest": "",
     "mathnotes.ingest.parse": "from .topics import TopicTemplate\n",

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.support.openapi_fuzz import assert_json_error, fuzz_operation, missing_from_spec
 from tests.support.servers import InfluxDB1, Mosquitto
 
-from .conftest import in_process_service
+from .helpers import in_process_service
 
 
 @pytest.fixture(scope="module")

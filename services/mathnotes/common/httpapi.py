@@ -8,8 +8,10 @@
 
       {"error": {"code": "not_found", "message": "...", "request_id": "..."}}
 
-Handlers raise :class:`ApiError` (or let werkzeug raise its HTTP exceptions);
-nothing else leaks a traceback to the client.
+Each service maps its own error tree to this shape in one handler, with :func:`error_response`
+(``vision/app.py``, ``ingest/app.py``); werkzeug's HTTP exceptions are mapped here (their name as the
+code: ``not_found``, ``method_not_allowed``; 413 is ``payload_too_large``), and anything else is a 500
+``internal_error``, logged: nothing leaks a traceback to the client.
 """
 
 from __future__ import annotations
@@ -24,30 +26,10 @@ from werkzeug.exceptions import HTTPException
 
 from .logs import get_logger
 
-__all__ = ["ApiError", "error_response", "install_common", "request_id"]
+__all__ = ["error_response", "install_common", "request_id"]
 
 log = get_logger("mathnotes.http")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class ApiError(Exception):
-    """An error the client should see: HTTP status, stable code, plain message."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
 
 
 def request_id() -> str:
@@ -105,10 +87,6 @@ def install_common(app: Flask, service: str) -> None:
             },
         )
         return resp
-
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["ERROR_SCHEMA", "PLAIN_OK", "error_responses", "metrics_path", "openapi_path"]
 
-# the one error body every endpoint answers with (``mathnotes.common.httpapi.ApiError``)
+# the one error body every endpoint answers with (``mathnotes.common.httpapi.error_response``)
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],

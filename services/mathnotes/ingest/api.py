@@ -10,8 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..common.httpapi import ApiError
-from .errors import IngestError, Rejected
+from .errors import IngestError, Rejected, RequestError
 from .httpbody import Body, json_body, line_body
 from .service import IngestService
 from .settings import IngestSettings
@@ -33,7 +32,7 @@ def ingest() -> ResponseReturnValue:
         raise _too_large(settings)
     mimetype = request.mimetype or "text/plain"
     if mimetype != "application/json" and mimetype not in LINE_TYPES:
-        raise ApiError(415, "unsupported_media_type", "send application/json or text/plain line protocol")
+        raise RequestError(415, "unsupported_media_type", "send application/json or text/plain line protocol")
     body = _read_body(service, mimetype)
     outcome, refused = service.ingest(body.lines)
     if outcome == "rejected":  # the writer failed on it unexpectedly; it went to the DLQ as internal_error
@@ -66,8 +65,8 @@ def _read_body(service: IngestService, mimetype: str) -> Body:
     return body
 
 
-def _too_large(settings: IngestSettings) -> ApiError:
-    return ApiError(413, "payload_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
+def _too_large(settings: IngestSettings) -> RequestError:
+    return RequestError(413, "payload_too_large", f"the body is larger than {settings.max_body_bytes} bytes")
 
 
 def _check_auth(settings: IngestSettings) -> None:
@@ -76,7 +75,7 @@ def _check_auth(settings: IngestSettings) -> None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not any(hmac.compare_digest(token.encode(), key.encode()) for key in settings.api_keys):
-        raise ApiError(
+        raise RequestError(
             401,
             "unauthorized",
             "a valid 'Authorization: Bearer <key>' header is required",

@@ -13,7 +13,7 @@ from flask import Flask, Response
 
 from ..common.httpapi import error_response, install_common
 from .api import bp as api_blueprint
-from .errors import Busy, IngestError
+from .errors import IngestError
 from .ops import bp as ops_blueprint
 from .service import EXTENSION, IngestService
 from .settings import IngestSettings
@@ -39,5 +39,4 @@ def create_app(settings: IngestSettings, service: IngestService | None = None) -
 
 def _error(err: IngestError) -> Response:
     """The one place the ingest error tree (:mod:`.errors`) becomes the API's JSON error shape."""
-    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Busy) else None
-    return error_response(err.status, err.code, err.message, err.details, headers)
+    return error_response(err.status, err.code, err.message, err.details, err.headers)

@@ -8,6 +8,8 @@ JSON error's ``details``. ``ingest/app.py`` turns any of them into the JSON erro
     IngestError                       code, message, status, details
      ├── Rejected                     400: one message, item or line becomes no point; code is the reason
      │                                (invalid_json, schema, invalid_line_protocol, …: the README's list)
+     ├── RequestError                 an HTTP request refused before its body is read: 401 unauthorized,
+     │                                413 payload_too_large, 415 unsupported_media_type (``headers`` to send)
      ├── BodyError                    an HTTP body refused as a whole: 400 invalid_json / not_utf8 / rejected
      │                                (its items were Rejected; ``details`` lists them), 413 too_many_items
      ├── Busy                         503 unavailable: no room for more now; ``retry_after`` seconds
@@ -32,6 +34,7 @@ __all__ = [
     "IngestError",
     "Refused",
     "Rejected",
+    "RequestError",
     "Retryable",
     "TooLarge",
     "WriteError",
@@ -44,6 +47,11 @@ class IngestError(Exception):
     """An error with a stable ``code``, a ``message``, and the HTTP ``status`` (and ``details``) it answers with."""
 
     status = 500
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers its answer carries."""
+        return {}
 
     def __init__(self, code: str, message: str, *, status: int | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -61,6 +69,18 @@ class Rejected(IngestError):
         super().__init__(code, message if len(message) <= MAX_DETAIL else message[: MAX_DETAIL - 1] + "…")
 
 
+class RequestError(IngestError):
+    """An HTTP request refused before its body is read (its ``status`` is given), with ``headers`` to send."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(code, message, status=status)
+        self._headers = headers or {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._headers
+
+
 class BodyError(IngestError):
     """An HTTP body refused as a whole (400 unless told)."""
 
@@ -75,6 +95,10 @@ class Busy(IngestError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__("unavailable", message)
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class WriteError(IngestError):
