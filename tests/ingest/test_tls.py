@@ -1,4 +1,5 @@
-"""``mqtts://``: the service verifies the broker's certificate (MQTT_CA_FILE) and consumes over TLS."""
+"""``mqtts://``: the service verifies the broker's certificate (MQTT_CA_FILE), consumes over TLS, and its
+own counters go out through the shared telemetry publisher (``mathnotes.common.telemetry``) over TLS too."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def tls_broker(own_broker: OwnBroker, tmp_path: Path) -> tuple[Mosquitto, Path]:
 def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tls_broker: tuple[Mosquitto, Path]) -> None:
     broker, ca = tls_broker
     url = f"mqtts://127.0.0.1:{broker.port}"
-    ing = start_ingest({"MQTT_URL": url, "MQTT_CA_FILE": str(ca)}, broker=broker)
+    ing = start_ingest({"MQTT_URL": url, "MQTT_CA_FILE": str(ca), "INGEST_STATS_INTERVAL_S": "1"}, broker=broker)
     assert "mqtts://127.0.0.1" in ing.proc.log_text()
     device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tls-{uuid.uuid4().hex[:6]}")
     device.tls_set(ca_certs=str(ca), cert_reqs=ssl.CERT_REQUIRED)
@@ -82,6 +83,8 @@ def test_mqtts_with_a_private_ca(start_ingest: StartIngest, tls_broker: tuple[Mo
     device.loop_stop()
     device.disconnect()
     assert ing.wait_count("temp", 1) == 1
+    # the publisher's own connection verified the broker with the same CA: the counters came back through it
+    assert ing.wait_count("pipeline", 1, where="\"device\" = 'ingest'") >= 1
 
 
 def test_mqtts_refuses_a_broker_it_cannot_verify(start_ingest: StartIngest, tls_broker: tuple[Mosquitto, Path]) -> None:
