@@ -21,6 +21,7 @@ PURE = (
     "mathnotes.ingest.dlq",
     "mathnotes.ingest.errors",
     "mathnotes.ingest.httpbody",
+    "mathnotes.ingest.items",
     "mathnotes.ingest.lineproto",
     "mathnotes.ingest.parse",
     "mathnotes.ingest.timestamps",
