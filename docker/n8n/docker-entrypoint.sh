@@ -4,20 +4,21 @@
 #     (the folder lives in the n8n-data volume, so a new image brings its new package version);
 #   first start only (no marker in the n8n-data volume):
 #     1. imports the credentials our workflows name ("Math Notes API", "Chat model (OpenAI-compatible)",
-#        "Math Notes webhook key"), filled from MATHNOTES_API_URL / MATHNOTES_API_KEY /
-#        MATHNOTES_CHAT_BASE_URL / MATHNOTES_CHAT_API_KEY / MATHNOTES_WEBHOOK_TOKEN;
-#        later changes are made in the editor (Credentials), which this script never overwrites;
-#     2. imports /opt/mathnotes/workflows/*.json, inactive (n8n links the credentials by name);
+#        "Math Notes webhook key", "InfluxDB read token"), filled from MATHNOTES_API_URL / MATHNOTES_API_KEY /
+#        MATHNOTES_CHAT_BASE_URL / MATHNOTES_CHAT_API_KEY / MATHNOTES_WEBHOOK_TOKEN and the read-only
+#        InfluxDB token in MATHNOTES_INFLUX_TOKEN_FILE;
+#     2. imports /opt/mathnotes/workflows/*.json, inactive (n8n links the credentials by name), with
+#        their Config nodes filled from MATHNOTES_CHAT_MODEL, MATHNOTES_NOTIFY_URL, MATHNOTES_INFLUX_URL,
+#        MATHNOTES_INFLUX_DB, MATHNOTES_DEVICE_TAG (prepare-import.mjs): the workflows never read $env,
+#        which n8n 2.x blocks (N8N_BLOCK_ENV_ACCESS_IN_NODE stays true);
+#        later changes to credentials and settings are made in the editor, which this script never overwrites;
 #     3. notes their ids in ~/.n8n/.mathnotes-activate;
 #   in the background (setup-owner.mjs): once n8n answers, creates the owner from N8N_OWNER_EMAIL /
-#   N8N_OWNER_PASSWORD when the instance has none, and activates the noted workflows (a failure is
-#   retried at the next start; a workflow you deactivate later stays inactive);
-#   then hands over to the image's own entry point (n8n start) with a smaller environment: our
-#   workflows read $env (N8N_BLOCK_ENV_ACCESS_IN_NODE=false), so so can any workflow, and the
-#   credentials' seeds (MATHNOTES_API_KEY, MATHNOTES_CHAT_API_KEY, MATHNOTES_WEBHOOK_TOKEN) and the
-#   owner's password leave it first: they are in n8n's encrypted database by then. What stays is what
-#   n8n itself needs (database password, encryption key) and the workflows' settings, with the
-#   read-only InfluxDB token.
+#   N8N_OWNER_PASSWORD when the instance has none, and publishes (activates) the noted workflows
+#   (a failure is retried at the next start; a workflow you unpublish later stays unpublished);
+#   then hands over to the image's own entry point (n8n start) without the credentials' seeds
+#   (MATHNOTES_API_KEY, MATHNOTES_CHAT_API_KEY, MATHNOTES_WEBHOOK_TOKEN, MATHNOTES_INFLUX_TOKEN) and the
+#   owner's password: they are in n8n's encrypted database by then.
 set -eu
 
 HERE="$(dirname "$0")"
@@ -50,22 +51,22 @@ first_start() {
     log "imported; workflows to activate: $(tr '\n' ' ' < "$PENDING")"
 }
 
-if [ ! -f "$MARKER" ]; then
-    staging="$(mktemp -d)"
-    first_start "$staging" || log "first-start import failed; it is retried at the next start"
-    rm -rf "$staging"
-fi
-
 # the daily digest reads InfluxDB with the read-only token docker/influxdb/init/20-mathnotes-tokens.sh wrote
-# (MATHNOTES_INFLUX_TOKEN_FILE): only that token, never the operator's, is in n8n's environment
+# (MATHNOTES_INFLUX_TOKEN_FILE): the first start puts it in the "InfluxDB read token" credential
 if [ -n "${MATHNOTES_INFLUX_TOKEN_FILE:-}" ]; then
     if [ -s "$MATHNOTES_INFLUX_TOKEN_FILE" ]; then
         MATHNOTES_INFLUX_TOKEN="$(cat "$MATHNOTES_INFLUX_TOKEN_FILE")"
         export MATHNOTES_INFLUX_TOKEN
-    else
-        log "$MATHNOTES_INFLUX_TOKEN_FILE is missing or empty: the daily digest cannot read InfluxDB (DEPLOY.md)"
+    elif [ ! -f "$MARKER" ]; then
+        log "$MATHNOTES_INFLUX_TOKEN_FILE is missing or empty: the daily digest cannot read InfluxDB until its \"InfluxDB read token\" credential is set (DEPLOY.md)"
     fi
     unset MATHNOTES_INFLUX_TOKEN_FILE
+fi
+
+if [ ! -f "$MARKER" ]; then
+    staging="$(mktemp -d)"
+    first_start "$staging" || log "first-start import failed; it is retried at the next start"
+    rm -rf "$staging"
 fi
 
 if [ -n "${N8N_OWNER_EMAIL:-}" ] && [ -n "${N8N_OWNER_PASSWORD:-}" ]; then
@@ -74,5 +75,5 @@ else
     log "N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD not set: create the owner in the editor"
 fi
 
-unset MATHNOTES_API_KEY MATHNOTES_CHAT_API_KEY MATHNOTES_WEBHOOK_TOKEN N8N_OWNER_PASSWORD
+unset MATHNOTES_API_KEY MATHNOTES_CHAT_API_KEY MATHNOTES_WEBHOOK_TOKEN MATHNOTES_INFLUX_TOKEN N8N_OWNER_PASSWORD
 exec "${N8N_IMAGE_ENTRYPOINT:-/docker-entrypoint.sh}" "$@"

@@ -1,13 +1,13 @@
-// Background helper of docker/n8n/docker-entrypoint.sh (Node 22, no dependencies), idempotent.
+// Background helper of docker/n8n/docker-entrypoint.sh (Node 24 in the n8n 2.x image, no dependencies), idempotent.
 //
 // Once n8n's REST API answers:
 //   1. creates the owner account from N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD when the instance has none
 //      (POST /rest/owner/setup only works before an owner exists);
-//   2. logs in and activates the workflows listed in MATHNOTES_ACTIVATE_FILE (written at the first
-//      import), the way the editor's toggle does: PATCH /rest/workflows/:id with
-//      {versionId, name, active: true}. That save also records the workflow's first history version,
-//      which `n8n import:workflow` does not and activation needs. Activated ids leave the file; the
-//      rest are retried at the next start.
+//   2. logs in and publishes (activates) the workflows listed in MATHNOTES_ACTIVATE_FILE (written at the
+//      first import), the way the editor's Publish button does in n8n 2.x: POST /rest/workflows/:id/activate
+//      with the versionId read back from n8n (`n8n import:workflow` gives every import a new one; 2.x
+//      ignores the 1.x PATCH {active: true}). Activated ids leave the file; the rest are retried at the
+//      next start.
 // Failures are logged ("n8n-setup: ..."), never fatal: n8n keeps running.
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 
@@ -91,7 +91,7 @@ async function activateOne(auth, id) {
         log(`workflow ${id} (${name}): already active`);
         return true;
     }
-    const saved = await call("PATCH", `/rest/workflows/${id}`, { versionId, name, active: true }, auth);
+    const saved = await call("POST", `/rest/workflows/${id}/activate`, { versionId }, auth);
     if (saved.resp.ok && saved.data && saved.data.active) {
         log(`workflow ${id} (${name}): activated`);
         return true;

@@ -1,12 +1,12 @@
-"""docker/n8n's entry point, prepare-import.mjs and setup-owner.mjs with the real n8n 1.123.0, behind our nginx.
+"""docker/n8n's entry point, prepare-import.mjs and setup-owner.mjs with the real n8n 2.x, behind our nginx.
 
 Run as in the container except that the image's own entry point is replaced by the n8n binary
-(``N8N_IMAGE_ENTRYPOINT``), the database is SQLite in a temporary folder instead of PostgreSQL, task
-runners are off, and our community package is built here (``npm pack``, as the image's build stage does).
+(``N8N_IMAGE_ENTRYPOINT``), the database is SQLite in a temporary folder instead of PostgreSQL, and our
+community package is built here (``npm pack``, as the image's build stage does).
 The workflows are the shipped ones (``n8n-nodes/workflows``), their credentials come from the
 environment docker-compose.prod.yml gives n8n (resolved from a filled .env), and the chat model is the
 fake model.
-Two starts, about 40 s in all: the first imports, creates the owner and activates the workflows; the
+Two starts, about a minute in all: the first imports, creates the owner and publishes the workflows; the
 second changes nothing and serves behind our real nginx with ``N8N_PATH=/n8n/``.
 """
 
@@ -46,6 +46,7 @@ CREDENTIALS = {
     "Math Notes API": "mathNotesApi",
     "Chat model (OpenAI-compatible)": "openAiApi",
     "Math Notes webhook key": "httpHeaderAuth",
+    "InfluxDB read token": "httpHeaderAuth",
 }
 STANDIN_UPSTREAMS = ("vision", "ingest", "openwebui", "nodered", "grafana")
 READ_TOKEN = "read-only-influx-token-for-n8n"  # what docker/influxdb/init/20-mathnotes-tokens.sh would write
@@ -139,7 +140,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -
         **{k: v for k, v in service_env(dotenv, "n8n").items() if not k.startswith("DB_POSTGRESDB_")},
         "DB_TYPE": "sqlite",
         "N8N_SECURE_COOKIE": "false",  # the test also talks to n8n directly over plain HTTP
-        "N8N_RUNNERS_ENABLED": "false",  # no task-runner process: faster
         "MATHNOTES_WORKFLOWS_DIR": str(WORKFLOWS_DIR),
         "MATHNOTES_INFLUX_TOKEN_FILE": str(work / "read-token"),  # the read-only token's volume in production
     }
@@ -243,10 +243,18 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def test_n8n_runs_with_no_secret_but_its_own(deployed: Deployed) -> None:
-    """Any workflow can read n8n's environment ($env): only n8n's own secrets and the read-only token are there."""
+    """n8n's environment holds only n8n's own secrets: the read-only token went into a credential, and
+    workflows cannot read the environment anyway ($env stays blocked, n8n 2.x's default)."""
     environ = _environ(deployed.second.proc.pid)  # the entry point exec'd n8n: same process
     assert "n8n" in Path(f"/proc/{deployed.second.proc.pid}/cmdline").read_bytes().decode()
-    assert environ["MATHNOTES_INFLUX_TOKEN"] == READ_TOKEN and "MATHNOTES_INFLUX_TOKEN_FILE" not in environ
+    assert environ["N8N_BLOCK_ENV_ACCESS_IN_NODE"] == "true"
+    assert not any(READ_TOKEN in value for value in environ.values()) and "MATHNOTES_INFLUX_TOKEN_FILE" not in environ
+    out = deployed.first.home / "credentials-export.json"  # n8n's own CLI, beside the running server
+    cli_env = {**environ, "N8N_RUNNERS_BROKER_PORT": str(free_port())}
+    argv = [str(n8n_binary()), "export:credentials", "--all", "--decrypted", f"--output={out}"]
+    subprocess.run(argv, env=cli_env, check=True, capture_output=True, timeout=300)
+    [read] = [c["data"] for c in json.loads(out.read_text()) if c["name"] == "InfluxDB read token"]
+    assert read == {"name": "Authorization", "value": f"Token {READ_TOKEN}"}
     secrets = {k: v for k, v in deployed.dotenv.items() if SECRET_NAME.search(k) and v and k not in N8N_OWN}
     assert {"INFLUX_TOKEN", "N8N_VISION_API_KEY", "N8N_WEBHOOK_TOKEN", "N8N_OWNER_PASSWORD"} <= set(secrets)
     leaked = sorted(name for name, value in secrets.items() if any(value in seen for seen in environ.values()))

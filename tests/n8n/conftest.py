@@ -16,7 +16,7 @@ import pytest
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
 
-from .harness import WORKFLOWS_DIR, N8nServer, Receiver, build_package, n8n_binary
+from .harness import N8nServer, Receiver, build_package, n8n_binary, stage_workflows
 from .support import (
     DB,
     INGEST_KEY,
@@ -97,12 +97,13 @@ def n8n(
     influxdb: InfluxDB1,
     receiver: Receiver,
 ) -> Iterator[tuple[N8nServer, dict[str, dict[str, Any]]]]:
-    """A running n8n with our package, the credentials and every workflow imported; webhook workflows active."""
-    files = [WORKFLOWS_DIR / f"{name}.json" for name in ("analyze-notes-webhook", "alert-explainer")]
+    """A running n8n with our package, the credentials and every workflow imported; webhook workflows published."""
+    staged = stage_workflows(tmp_path_factory.mktemp("staged"), workflow_env(influxdb, receiver))
+    files = [staged / f"{name}.json" for name in ("analyze-notes-webhook", "alert-explainer")]
     files += [TEST_WORKFLOWS / "telemetry-write.json", TEST_WORKFLOWS / "vision-url.json"]
     files.append(unreachable_variant(tmp_path_factory.mktemp("variants")))
     home, imported = make_home(
-        tmp_path_factory.mktemp("n8n-home"), n8n_bin, n8n_tarball, workflow_env(influxdb, receiver),
+        tmp_path_factory.mktemp("n8n-home"), n8n_bin, n8n_tarball,
         credentials(vision.url, ingest.url, fake_model.base_url), files,
     )  # fmt: skip
     server = N8nServer(home)

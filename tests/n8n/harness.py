@@ -1,11 +1,14 @@
 """Real n8n for the tests: the cached install, our package in the community-nodes folder, the CLI and the server.
 
 :func:`n8n_binary` runs ``scripts/install-n8n.sh`` (idempotent; the install lives outside
-the repo, in ``$MATHNOTES_CACHE/n8n``). :func:`build_package` builds ``n8n-nodes/`` with ``n8n-node build``
-and packs it; :class:`N8nHome` is one ``N8N_USER_FOLDER`` with the package installed the way
-users do (``npm install`` in ``~/.n8n/nodes``), credentials and workflows imported with the
-CLI; :class:`N8nServer` runs ``n8n start`` on a free loopback port, sets up the owner and
-activates workflows over the REST API. :class:`Receiver` stands in for a notification webhook.
+the repo, in ``$MATHNOTES_CACHE/n8n/<version>``, run with its own Node 24). :func:`build_package` builds
+``n8n-nodes/`` with ``n8n-node build`` and packs it; :func:`stage_workflows` fills our workflows' Config
+nodes the way the production entry point does (``docker/n8n/prepare-import.mjs``); :class:`N8nHome` is
+one ``N8N_USER_FOLDER`` with the package installed the way users do (``npm install`` in ``~/.n8n/nodes``),
+credentials and workflows imported with the CLI; :class:`N8nServer` runs ``n8n start`` on a free loopback
+port, sets up the owner and publishes workflows over the REST API. :class:`Receiver` stands in for a
+notification webhook. n8n runs with its defaults where they matter: ``$env`` is blocked
+(``N8N_BLOCK_ENV_ACCESS_IN_NODE``), as in every n8n 2.x a user installs.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import requests
 
 from tests.support.servers import LOOPBACK, Managed, free_port, wait_until
 
-__all__ = ["PACKAGE_DIR", "WORKFLOWS_DIR", "N8nHome", "N8nServer", "Receiver", "build_package", "n8n_binary"]
+__all__ = [
+    "PACKAGE_DIR", "WORKFLOWS_DIR", "N8nHome", "N8nServer", "Receiver",
+    "build_package", "n8n_binary", "stage_workflows", "webhooks",
+]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "n8n-nodes"
@@ -40,7 +46,7 @@ def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, t
 
 
 def n8n_binary() -> Path:
-    """The cached n8n's binary, installing it first when missing (about 3-5 minutes, once)."""
+    """The cached n8n's launcher, installing n8n and Node 24 first when missing (about 10 minutes, once)."""
     out = _run(["bash", str(ROOT / "scripts" / "install-n8n.sh")], ROOT, timeout=1800)
     return Path(out.strip().splitlines()[-1])
 
@@ -51,6 +57,19 @@ def build_package(dest: Path) -> Path:
     _run(["npm", "run", "build"], PACKAGE_DIR)
     out = _run(["npm", "pack", "--pack-destination", str(dest)], PACKAGE_DIR)
     return dest / out.strip().splitlines()[-1]
+
+
+def stage_workflows(folder: Path, settings: Mapping[str, str]) -> Path:
+    """Our workflows as the production entry point imports them: Config nodes filled from ``settings``
+    (``MATHNOTES_*``) by ``docker/n8n/prepare-import.mjs``; returns the folder of the staged files."""
+    env = {**os.environ, "MATHNOTES_WEBHOOK_TOKEN": "unused-here", **settings}
+    _run(["node", str(ROOT / "docker" / "n8n" / "prepare-import.mjs"), str(WORKFLOWS_DIR), str(folder)], ROOT, env)
+    return folder / "workflows"
+
+
+def webhooks(workflow: Mapping[str, Any]) -> list[str]:
+    """The paths of a workflow's Webhook nodes."""
+    return [str(n["parameters"]["path"]) for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook"]
 
 
 class N8nHome:
@@ -69,6 +88,7 @@ class N8nHome:
             "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
             "N8N_TEMPLATES_ENABLED": "false",
             "N8N_PERSONALIZATION_ENABLED": "false",
+            "N8N_BLOCK_ENV_ACCESS_IN_NODE": "true",  # n8n 2.x's default, whatever the caller's environment says
             "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "false",
             "N8N_RUNNERS_BROKER_PORT": str(free_port()),
             "GENERIC_TIMEZONE": "UTC",
@@ -78,12 +98,13 @@ class N8nHome:
             **env,
         }
 
-    def install_package(self, tarball: Path) -> None:
-        """What a user does by hand: ``npm install <package>`` in ``~/.n8n/nodes``."""
+    def install_package(self, tarball: Path) -> Path:
+        """What a user does by hand (n8n-nodes/README.md): a plain ``npm install <package>`` in ``~/.n8n/nodes``."""
         nodes = self.folder / ".n8n" / "nodes"
         nodes.mkdir(parents=True, exist_ok=True)
         (nodes / "package.json").write_text('{"name": "installed-nodes", "private": true}\n')
-        _run(["npm", "install", "--no-audit", "--no-fund", "--legacy-peer-deps", "--omit=dev", str(tarball)], nodes)
+        _run(["npm", "install", "--no-audit", "--no-fund", str(tarball)], nodes)
+        return nodes
 
     def cli(self, *args: str, timeout: float = 300) -> str:
         return _run([str(self.binary), *args], self.folder, self.env, timeout=timeout)
@@ -148,12 +169,20 @@ class N8nServer(Managed):
         resp.raise_for_status()
 
     def activate(self, workflow: Mapping[str, Any]) -> None:
-        """Activate as the editor's toggle does: a save with ``active`` (n8n then records a history version,
-        which ``import:workflow`` does not, so activating an imported workflow directly fails on a foreign key)."""
-        body = {"versionId": workflow["versionId"], "name": workflow["name"], "active": True}
-        resp = self.session.patch(f"{self.url}/rest/workflows/{workflow['id']}", json=body, timeout=60)
+        """Publish as the editor's button does in n8n 2.x: ``POST /rest/workflows/:id/activate`` with the
+        ``versionId`` n8n holds (``import:workflow`` gives each import a new one), then wait until each of
+        its webhooks is registered (an ``OPTIONS`` request stops answering 404; it runs no workflow)."""
+        url = f"{self.url}/rest/workflows/{workflow['id']}"
+        version = self.session.get(url, timeout=30).json()["data"]["versionId"]
+        resp = self.session.post(f"{url}/activate", json={"versionId": version}, timeout=60)
         if resp.status_code >= 400 or not resp.json()["data"].get("active"):
             raise RuntimeError(f"activating {workflow['id']} failed: {resp.status_code} {resp.text[:500]}")
+        for path in webhooks(workflow):
+            if not wait_until(lambda: self.registered(path), 30):  # noqa: B023 (called at once)
+                raise RuntimeError(f"{workflow['id']}: webhook {path} still not registered 30 s after activation")
+
+    def registered(self, path: str) -> bool:
+        return requests.options(f"{self.url}/webhook/{path}", timeout=5).status_code != 404
 
 
 class _ReceiverHandler(BaseHTTPRequestHandler):

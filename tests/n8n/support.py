@@ -43,6 +43,8 @@ def credentials(vision_url: str, ingest_url: str, model_url: str) -> list[dict[s
          "data": {"baseUrl": "http://127.0.0.1:9", "apiKey": ""}},
         {"id": "mnCredWebhookKey", "name": "Math Notes webhook key", "type": "httpHeaderAuth",
          "data": {"name": "Authorization", "value": f"Bearer {WEBHOOK_TOKEN}"}},
+        {"id": "mnCredInfluxRead", "name": "InfluxDB read token", "type": "httpHeaderAuth",
+         "data": {"name": "Authorization", "value": "Token read-token-for-n8n-tests"}},  # InfluxDB 1.x: ignored
     ]  # fmt: skip
 
 
@@ -62,6 +64,7 @@ def unreachable_variant(folder: Path) -> Path:
 
 
 def workflow_env(influxdb: InfluxDB1, receiver: Receiver) -> dict[str, str]:
+    """Our workflows' settings, as the production entry point's environment gives them (stage_workflows)."""
     return {
         "MATHNOTES_INFLUX_URL": influxdb.url,
         "MATHNOTES_INFLUX_DB": DB,
@@ -71,9 +74,9 @@ def workflow_env(influxdb: InfluxDB1, receiver: Receiver) -> dict[str, str]:
 
 
 def make_home(
-    folder: Path, binary: Path, tarball: Path, env: dict[str, str], creds: list[dict[str, Any]], workflows: list[Path]
+    folder: Path, binary: Path, tarball: Path, creds: list[dict[str, Any]], workflows: list[Path]
 ) -> tuple[N8nHome, dict[str, dict[str, Any]]]:
-    home = N8nHome(folder, binary, env)
+    home = N8nHome(folder, binary, {})
     home.install_package(tarball)
     home.import_credentials(creds)
     imported = {path.stem: home.import_workflow(path) for path in workflows}

@@ -12,7 +12,7 @@ import requests
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import InfluxDB1, ServiceProcess
 
-from .harness import WORKFLOWS_DIR, Receiver
+from .harness import WORKFLOWS_DIR, Receiver, stage_workflows
 from .support import INGEST_KEY, WORKFLOW_FILES, credentials, make_home, workflow_env
 
 
@@ -55,9 +55,10 @@ def test_daily_digest_summarises_yesterday_and_posts_it(
     notify: Receiver,
 ) -> None:
     model.script(Reply(content="All devices normal. boiler-1 peaked at 70 °C around noon."))
+    staged = stage_workflows(tmp_path / "staged", workflow_env(influxdb, notify))
     home, imported = make_home(
-        tmp_path / "n8n", n8n_bin, n8n_tarball, workflow_env(influxdb, notify),
-        credentials(vision.url, ingest.url, model.base_url), [WORKFLOWS_DIR / "daily-telemetry-digest.json"],
+        tmp_path / "n8n", n8n_bin, n8n_tarball,
+        credentials(vision.url, ingest.url, model.base_url), [staged / "daily-telemetry-digest.json"],
     )  # fmt: skip
     home.execute(imported["daily-telemetry-digest"]["id"])
 
@@ -80,11 +81,13 @@ def test_daily_digest_summarises_yesterday_and_posts_it(
     assert "| boiler-1 | digest_env | temperature | 60 | 65 | 70 |" in prompt and yesterday in prompt
 
 
-def test_every_workflow_file_is_exported_with_stable_ids_and_named_credentials() -> None:
+def test_every_workflow_file_is_exported_with_stable_ids_and_named_credentials_and_no_env() -> None:
     readme = (WORKFLOWS_DIR / "README.md").read_text()
     for name in WORKFLOW_FILES:
         assert f"`{name}.json`" in readme
-        workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
+        text = (WORKFLOWS_DIR / f"{name}.json").read_text()
+        assert "$env" not in text, f"{name} reads $env, which n8n 2.x blocks by default"
+        workflow = json.loads(text)
         assert len(workflow["id"]) == 16 and workflow["versionId"] and workflow["active"] is False
         for node in workflow["nodes"]:
             for ref in node.get("credentials", {}).values():
