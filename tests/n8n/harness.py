@@ -86,7 +86,9 @@ class N8nHome:
             "N8N_ENCRYPTION_KEY": "mathnotes-test-encryption-key",
             "N8N_DIAGNOSTICS_ENABLED": "false",
             "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
+            "N8N_VERSION_NOTIFICATIONS_WHATS_NEW_ENABLED": "false",
             "N8N_TEMPLATES_ENABLED": "false",
+            "N8N_DYNAMIC_BANNERS_ENABLED": "false",
             "N8N_PERSONALIZATION_ENABLED": "false",
             "N8N_BLOCK_ENV_ACCESS_IN_NODE": "true",  # n8n 2.x's default, whatever the caller's environment says
             "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "false",
