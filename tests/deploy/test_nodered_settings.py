@@ -1,4 +1,4 @@
-"""docker/node-red/settings.js in a real Node-RED 4 with the shipped flows, behind our real nginx.
+"""docker/node-red/settings.js in a real Node-RED 5 with the shipped flows, behind our real nginx.
 
 Node-RED runs as in the container (settings.js copied into its user folder, ``NODE_RED_FLOWS_DIR`` the
 repo's node-red-flows/) against the secured Mosquitto of ``docker/mosquitto/entrypoint.sh`` and the
@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,9 +26,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import StartServer, free_port, spawn, wait_until
 
-from ..nodered.harness import red_js
+from ..nodered.harness import node_red
 from .brokers import PASSWORDS, Broker
 from .clients import websocket_handshake
+from .composefile import load_compose
 from .front import NODERED_KEY, Front
 from .rig import REPO, NginxRig
 from .standins import note_png
@@ -68,7 +70,7 @@ class NodeRed:
         full = {**os.environ, "NODE_RED_FLOWS_DIR": str(FLOWS), **self.env}
         with open(self.user_dir / "node-red.log", "wb") as log:
             self.proc = spawn(
-                ["node", str(red_js()), "-u", str(self.user_dir), "-p", str(self.port)],
+                [str(node_red()), "-u", str(self.user_dir), "-p", str(self.port)],
                 env=full,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -127,6 +129,16 @@ def test_shipped_flows_are_seeded_with_the_simulator_off(nodered: NodeRed) -> No
     assert f"seeded flows.json with {len(SHIPPED)} nodes" in nodered.log()
     assert "disabled: Device simulator" in nodered.log()
     assert requests.post(nodered.base + "/notes/image", timeout=10).status_code == 404  # nothing at the root
+
+
+def test_runs_the_node_red_and_node_the_compose_file_pins(nodered: NodeRed) -> None:
+    """The image is ``nodered/node-red:<Node-RED version>-<Node major>``: the same pair runs here."""
+    image = load_compose()["services"]["nodered"]["image"]
+    pinned = re.fullmatch(r"nodered/node-red:(\d+\.\d+\.\d+)-(\d+)", image)
+    assert pinned, f"{image} is not nodered/node-red:<version>-<node major>"
+    running = re.search(r"Node-RED version: v(\S+)\n.*Node\.js\s+version: v(\d+)\.", nodered.log())
+    assert running, nodered.log()[:2000]
+    assert running.groups() == pinned.groups()
 
 
 def test_editor_api_needs_the_admin_login(nodered: NodeRed) -> None:

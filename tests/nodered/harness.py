@@ -1,4 +1,4 @@
-"""A real Node-RED 4 (from npm) run headless on a free loopback port, and the whole suite around it."""
+"""A real Node-RED 5 (from npm, on its own Node 24) run headless on a free loopback port, and the suite around it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ import requests
 
 from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, free_port, spawn, wait_until
 
-__all__ = ["FLOWS", "NAMES", "REPO", "NodeRed", "Suite", "load_flow", "node_red_home", "red_js", "start_suite"]
+__all__ = [
+    "FLOWS", "NAMES", "REPO", "NodeRed", "Suite",
+    "load_flow", "node_binary", "node_red", "node_red_home", "start_suite",
+]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = REPO / "node-red-flows"
@@ -37,8 +40,8 @@ SETTINGS = """module.exports = {
 _FLOW_ENV_PREFIXES = ("MQTT_", "SIM_", "ALERT_", "NOTES_", "VISION_", "N8N_", "SITE")
 
 
-def red_js(test_helper: bool = False) -> Path:
-    """Node-RED's red.js, installed by scripts/install-node-red.sh (a no-op when already there)."""
+def node_red(test_helper: bool = False) -> Path:
+    """The ``node-red`` launcher (Node-RED's red.js on Node 24) of scripts/install-node-red.sh (a no-op when there)."""
     argv = [str(REPO / "scripts" / "install-node-red.sh"), *(["--test"] if test_helper else [])]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
     path = Path(out.stdout.strip().splitlines()[-1])
@@ -49,7 +52,16 @@ def red_js(test_helper: bool = False) -> Path:
 @cache
 def node_red_home() -> Path:
     """The npm prefix holding node-red and node-red-node-test-helper (installed once per session)."""
-    return red_js(test_helper=True).parents[2]
+    return node_red(test_helper=True).parent
+
+
+@cache
+def node_binary() -> Path:
+    """The Node that runs Node-RED (scripts/install-node.sh: Node 24 from the npm registry, cached)."""
+    out = subprocess.run([str(REPO / "scripts" / "install-node.sh")], check=True, capture_output=True, text=True)
+    node = Path(out.stdout.strip().splitlines()[-1]) / "node"
+    assert node.exists(), f"install-node.sh printed {node.parent}, which holds no node"
+    return node
 
 
 def load_flow(name: str) -> list[dict[str, Any]]:
@@ -84,10 +96,10 @@ class NodeRed:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(_FLOW_ENV_PREFIXES)}
         env.update(self.env)
-        red = red_js()
+        red = node_red()
         with open(self.workdir / "node-red.log", "wb") as log:
             self.proc = spawn(
-                ["node", str(red), "-u", str(self.workdir), "-p", str(self.port), "flows.json"],
+                [str(red), "-u", str(self.workdir), "-p", str(self.port), "flows.json"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""Each flow file alone in a real Node-RED 4: imported and deployed through the admin API (what the editor's
+"""Each flow file alone in a real Node-RED 5: imported and deployed through the admin API (what the editor's
 *Import* + *Deploy* do), it runs with every node type known and nothing logged as an error or a warning.
 Failures at the edges (vision API down, n8n webhook missing) come out as one clear line, not a storm."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .harness import FLOWS, node_red_home
+from .harness import FLOWS, node_binary, node_red_home
 
 __all__ = ["Output", "Run", "run_function", "step"]
 
@@ -53,7 +53,7 @@ def run_function(
     spec = {"flow": str(FLOWS / f"{flow}.json"), "nodes": list(nodes), "env": dict(env or {}), "steps": list(steps)}
     clean_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
     out = subprocess.run(
-        ["node", str(RUNNER)],
+        [str(node_binary()), str(RUNNER)],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
