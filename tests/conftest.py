@@ -15,6 +15,7 @@ finalize and stop their servers. Servers also die with pytest when it is SIGKILL
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -85,26 +86,22 @@ def model(fake_model: FakeOpenAI) -> FakeOpenAI:
 
 
 @pytest.fixture
-def run_service(tmp_path: Path) -> Iterator[RunService]:
+def run_service(tmp_path: Path, start_server: StartServer) -> RunService:
     """Start ``mathnotes-vision`` or ``mathnotes-ingest`` (or any console script) for one test.
 
     ``run_service("mathnotes-ingest", {"INFLUX_URL": ...})`` picks a free port,
     passes it as PORT / INGEST_PORT, waits for ``/health`` and returns the
-    process; ``.url`` on it is the base URL.
+    process; ``.url`` on it is the base URL. Each is stopped after the test (``start_server``).
     """
-    started: list[ServiceProcess] = []
+    count = itertools.count()
 
     def start(
         script: str, env: Mapping[str, str] | None = None, args: Sequence[str] = (), health: bool = True
     ) -> ServiceProcess:
-        proc = ServiceProcess.on_free_port(script, tmp_path / f"{script}-{len(started)}", env, args, health)
-        started.append(proc)
-        proc.start()
-        return proc
+        workdir = tmp_path / f"{script}-{next(count)}"
+        return start_server(ServiceProcess.on_free_port(script, workdir, env, args, health))
 
-    yield start
-    for proc in started:
-        proc.stop()
+    return start
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from mathnotes.ingest.service import IngestService
-from tests.support.servers import InfluxDB1, Mosquitto, RunService, wait_until
+from tests.support.servers import InfluxDB1, Mosquitto, RunService, StartServer, wait_until
 
 from .helpers import Collector, Ingest, OwnBroker, StartIngest, in_process_service, service_env
 
@@ -57,29 +56,17 @@ def collect(mosquitto: Mosquitto) -> Iterator[Callable[[str], Collector]]:
 
 
 @pytest.fixture
-def own_influx(tmp_path: Path) -> Iterator[InfluxDB1]:
+def own_influx(tmp_path: Path, start_server: StartServer) -> InfluxDB1:
     """An InfluxDB 1.6 of this test's own, which it may stop, restart or freeze."""
-    influx = InfluxDB1(tmp_path / "influx-own")
-    influx.start()
-    yield influx
-    influx.stop()
+    return start_server(InfluxDB1(tmp_path / "influx-own"))
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
+def own_broker(tmp_path: Path, start_server: StartServer) -> OwnBroker:
     """Start a Mosquitto of this test's own (``Mosquitto``'s keyword arguments), which it may stop and restart;
     each is stopped at teardown."""
-    started: list[Mosquitto] = []
-
-    def start(**options: Any) -> Mosquitto:
-        broker = Mosquitto(tmp_path / f"broker-{len(started)}", **options)
-        started.append(broker)
-        broker.start()
-        return broker
-
-    yield start
-    for broker in started:
-        broker.stop()
+    count = itertools.count()
+    return lambda **options: start_server(Mosquitto(tmp_path / f"broker-{next(count)}", **options))
 
 
 @pytest.fixture

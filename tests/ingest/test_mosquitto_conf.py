@@ -6,13 +6,12 @@ import os
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.support.servers import Mosquitto
+from tests.support.servers import Mosquitto, StartServer
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "docker" / "mosquitto"
 
@@ -53,11 +52,8 @@ def client(broker: Mosquitto, user: str | None, password: str | None) -> tuple[m
 
 
 @pytest.fixture
-def shipped_broker(tmp_path: Path) -> Iterator[ShippedMosquitto]:
-    broker = ShippedMosquitto(tmp_path / "broker")
-    broker.start()
-    yield broker
-    broker.stop()
+def shipped_broker(tmp_path: Path, start_server: StartServer) -> ShippedMosquitto:
+    return start_server(ShippedMosquitto(tmp_path / "broker"))
 
 
 def test_shipped_conf_authenticates_and_enforces_the_acl(shipped_broker: ShippedMosquitto) -> None:

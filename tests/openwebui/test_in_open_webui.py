@@ -9,29 +9,17 @@ the second with the tool outputs it was sent, so the saved chat shows what reach
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
 from typing import Any
 
 import requests
-from PIL import Image, ImageDraw
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import ServiceProcess
 
 from .server import ADMIN, OpenWebUI, Session
-from .tools import CHAT_MODEL, INGEST_KEY, TOOL_IDS, tool_outputs
-
-ANSWER = "Transcribed: $\\frac{a}{b} + c$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$"
-
-
-def photo() -> bytes:
-    img = Image.new("RGB", (480, 160), "white")
-    ImageDraw.Draw(img).text((20, 60), "sum k = n(n+1)/2", fill="black")
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
+from .tools import ANSWER, CHAT_MODEL, INGEST_KEY, TOOL_IDS, photo, tool_outputs
 
 
 def attachment(upload: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,22 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import ServiceProcess
 
-from .tools import VISION_KEY, Events, load_tool
-
-ANSWER = "Transcribed: $\\frac{a}{b} + c$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$"
-
-
-def photo() -> bytes:
-    img = Image.new("RGB", (480, 160), "white")
-    ImageDraw.Draw(img).text((20, 60), "sum k = n(n+1)/2", fill="black")
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
+from .tools import ANSWER, VISION_KEY, Events, load_tool, photo
 
 
 def tool(vision: ServiceProcess, key: str = VISION_KEY) -> Any:

@@ -10,6 +10,7 @@ and ``Tools()`` is instantiated. :func:`tool_specs` mirrors ``open_webui.utils.t
 from __future__ import annotations
 
 import inspect
+import io
 import re
 import sys
 import types
@@ -18,11 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, create_model
 
 from mathnotes.openwebui import TOOL_FILES
 
 __all__ = [
+    "ANSWER",
     "CHAT_MODEL",
     "INGEST_KEY",
     "STUDENT",
@@ -32,6 +35,7 @@ __all__ = [
     "extract_frontmatter",
     "function_model",
     "load_tool",
+    "photo",
     "tool_outputs",
     "tool_specs",
 ]
@@ -134,3 +138,15 @@ def tool_outputs(body: dict[str, Any]) -> list[str]:
             content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         out.append(str(content or ""))
     return out
+
+
+# the answer the fake model gives for the test photo, and the photo
+ANSWER = "Transcribed: $\\frac{a}{b} + c$\n\n$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$"
+
+
+def photo() -> bytes:
+    img = Image.new("RGB", (480, 160), "white")
+    ImageDraw.Draw(img).text((20, 60), "sum k = n(n+1)/2", fill="black")
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
