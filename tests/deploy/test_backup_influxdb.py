@@ -1,6 +1,6 @@
 """InfluxDB's own backup, on the InfluxDB that runs here (1.6), while points keep arriving.
 
-Production runs InfluxDB 2.7 and ``scripts/backup.sh`` uses its ``influx backup`` (restored by
+Production runs InfluxDB 2.8 and ``scripts/backup.sh`` uses its ``influx backup`` (restored by
 ``scripts/restore.sh`` with ``influx restore --full``); that command path is shellchecked with the
 scripts. What can run here is 1.6's ``influxd backup -portable`` / ``influxd restore -portable``: the
 backup is taken while a writer keeps adding points, restored into a fresh server, and read back.

@@ -61,6 +61,15 @@ class Influx:
         calls: list[list[str]] = json.loads(self.state.read_text())["calls"]
         return calls
 
+    def files(self) -> dict[str, str]:
+        """What the two token folders hold: {"read/token": ..., "read/id": ..., "write/token": ..., ...}."""
+        return {
+            f"{folder.name}/{name}": (folder / name).read_text()
+            for folder in (self.read_dir, self.write_dir)
+            for name in ("token", "id")
+            if (folder / name).exists()
+        }
+
 
 @pytest.fixture
 def influx(tmp_path: Path) -> Influx:
@@ -78,6 +87,8 @@ def test_first_run_makes_one_read_and_one_write_token(influx: Influx) -> None:
     assert read not in done.stdout + done.stderr and write not in done.stdout + done.stderr  # never printed
     created = [call for call in influx.calls() if call[:2] == ["auth", "create"]]
     assert all("--user" in call and "--org" in call for call in created)
+    ids = {auth["token"]: auth["id"] for auth in influx.auths()}
+    assert (influx.read_dir / "id").read_text() == ids[read] and (influx.write_dir / "id").read_text() == ids[write]
 
 
 def test_a_second_run_keeps_live_tokens(influx: Influx) -> None:
@@ -103,11 +114,75 @@ def test_a_token_influxdb_no_longer_knows_is_replaced(influx: Influx) -> None:
     assert new_read != old_read and new_read in {a["token"] for a in influx.auths()}
 
 
+def test_tokens_are_recognised_once_influxdb_hashes_them(influx: Influx) -> None:
+    """InfluxDB 2.9 (or 2.8 with use-hashed-tokens) never shows a token again: the id file is what is checked."""
+    assert influx.run().returncode == 0
+    before = influx.files()
+    done = influx.run(INFLUX_STANDIN_HASHED="1")
+    assert done.returncode == 0, done.stderr
+    assert influx.files() == before and len(influx.auths()) == 2
+    assert "read token for Grafana, n8n exists" in done.stdout and "write token for ingest exists" in done.stdout
+    assert [call[:2] for call in influx.calls()].count(["auth", "create"]) == 2
+
+
+def test_a_token_file_without_an_id_gets_its_id_while_tokens_are_plain(influx: Influx) -> None:
+    """Folders written before ids were kept: looked up by token once, then they survive hashing."""
+    assert influx.run().returncode == 0
+    ids = {auth["token"]: auth["id"] for auth in influx.auths()}
+    for folder in (influx.read_dir, influx.write_dir):
+        (folder / "id").unlink()
+    done = influx.run()
+    assert done.returncode == 0, done.stderr
+    for folder in (influx.read_dir, influx.write_dir):
+        assert (folder / "id").read_text() == ids[(folder / "token").read_text()]
+        assert stat.S_IMODE((folder / "id").stat().st_mode) == 0o644
+    before = influx.files()
+    assert influx.run(INFLUX_STANDIN_HASHED="1").returncode == 0
+    assert influx.files() == before and len(influx.auths()) == 2
+
+
+def test_a_token_file_without_an_id_cannot_be_recognised_once_hashed(influx: Influx) -> None:
+    """Why DEPLOY.md says to run the script once on 2.8 before hashing: afterwards it can only make new ones."""
+    assert influx.run().returncode == 0
+    old = (influx.write_dir / "token").read_text()
+    (influx.write_dir / "id").unlink()
+    done = influx.run(INFLUX_STANDIN_HASHED="1")
+    assert done.returncode == 0, done.stderr
+    new = (influx.write_dir / "token").read_text()
+    assert new != old and len(influx.auths()) == 3
+    assert (influx.write_dir / "id").read_text() == next(a["id"] for a in influx.auths() if a["token"] == new)
+    assert "read token for Grafana, n8n exists" in done.stdout
+
+
+@pytest.mark.parametrize("hashed", ["", "1"])
+def test_a_deleted_authorization_is_replaced_hashed_or_not(influx: Influx, hashed: str) -> None:
+    assert influx.run().returncode == 0
+    old_id = (influx.read_dir / "id").read_text()
+    state = json.loads(influx.state.read_text())
+    state["auths"] = [a for a in state["auths"] if a["id"] != old_id]
+    influx.state.write_text(json.dumps(state))
+    done = influx.run(INFLUX_STANDIN_HASHED=hashed)
+    assert done.returncode == 0, done.stderr
+    new_id = (influx.read_dir / "id").read_text()
+    assert new_id != old_id
+    assert next(a["token"] for a in influx.auths() if a["id"] == new_id) == (influx.read_dir / "token").read_text()
+
+
+def test_an_id_whose_shown_token_differs_from_the_file_is_replaced(influx: Influx) -> None:
+    """While InfluxDB still shows tokens, the id alone is not enough: the file must hold that token."""
+    assert influx.run().returncode == 0
+    (influx.read_dir / "token").write_text("a-token-influxdb-never-issued")
+    done = influx.run()
+    assert done.returncode == 0, done.stderr
+    assert (influx.read_dir / "token").read_text() in {a["token"] for a in influx.auths()}
+    assert len(influx.auths()) == 3
+
+
 def test_no_token_from_the_cli_stops_the_script_and_writes_nothing(influx: Influx) -> None:
     done = influx.run(INFLUX_STANDIN_FAIL_CREATE="1")
     assert done.returncode != 0
     assert "gave no token" in done.stderr
-    assert not (influx.read_dir / "token").exists()
+    assert not (influx.read_dir / "token").exists() and not (influx.read_dir / "id").exists()
 
 
 def _with_token(*args: str) -> subprocess.CompletedProcess[str]:
@@ -187,3 +262,10 @@ def test_influxdb_writes_each_token_where_the_script_puts_it(services: dict[str,
     assert mounts[defaults["MATHNOTES_READ_TOKEN_DIR"]] == "influxdb-read-token"
     assert mounts[defaults["MATHNOTES_WRITE_TOKEN_DIR"]] == "influxdb-write-token"
     assert mounts["/docker-entrypoint-initdb.d"] == "./docker/influxdb/init" and INIT.stat().st_mode & 0o111
+
+
+def test_influxdb_is_2_8_with_token_hashing_spelled_out(services: dict[str, Any]) -> None:
+    """2.9 hashes every token at its first start, for good (DEPLOY.md, "InfluxDB versions"): not by accident."""
+    influxdb = services["influxdb"]
+    assert re.fullmatch(r"influxdb:2\.8\.\d+-alpine", influxdb["image"]), influxdb["image"]
+    assert influxdb["environment"]["INFLUXD_USE_HASHED_TOKENS"] == "false"

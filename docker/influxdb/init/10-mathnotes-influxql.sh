@@ -1,5 +1,5 @@
 #!/bin/sh
-# InfluxDB 2.7 first-start hook (run by the influxdb image after DOCKER_INFLUXDB_INIT_MODE=setup,
+# InfluxDB 2.8 first-start hook (run by the influxdb image after DOCKER_INFLUXDB_INIT_MODE=setup,
 # with the influx CLI already configured for the new instance).
 #
 # Makes InfluxQL work for the bucket: a DBRP mapping database "<bucket>" / retention policy
