@@ -3,19 +3,69 @@
 #
 # Builds the broker's configuration folder (a tmpfs) at every start, so no password file is ever
 # committed or left on disk:
-#   mosquitto.conf  the ingest engineer's broker settings, unchanged (docker/mosquitto/mosquitto.conf)
+#   mosquitto.conf  the ingest engineer's broker settings (docker/mosquitto/mosquitto.conf), with the
+#                   password file and ACL wired in the form the broker wants (MOSQUITTO_AUTH, below)
 #   acl             docker/mosquitto/acl.example plus the health-probe user
 #   passwd          users ingest, vision, nodered (passwords from the environment), the devices of
 #                   MQTT_DEVICES ("user:password,user2:password2") and "health" (random, per start)
 # then runs mosquitto (or the command given as arguments).
+#
+# MOSQUITTO_AUTH: "files" keeps mosquitto.conf's password_file / acl_file lines (Mosquitto 2.0);
+# "plugins" turns each into Mosquitto 2.1's password-file / acl-file plugin (2.1 deprecates the two
+# options, 3.0 removes them), loaded from MOSQUITTO_PLUGIN_DIR (/usr/lib, where the 2.1 image has them);
+# "auto" (the default) picks plugins when `mosquitto -h` reports 2.1 or later and both plugins are there,
+# else files. docker/mosquitto/README.md shows both forms.
 set -eu
 
 SRC="${MOSQUITTO_SRC:-/mathnotes}"
 DST="${MOSQUITTO_CONFIG_DIR:-/mosquitto/config}"
 RUN_AS="${MOSQUITTO_UID:-1883}"
+AUTH="${MOSQUITTO_AUTH:-auto}"
+PLUGIN_DIR="${MOSQUITTO_PLUGIN_DIR:-/usr/lib}"
+
+# the broker's version ("2.0.22"), from the first line of `mosquitto -h`; empty if there is no mosquitto
+broker_version() {
+    { mosquitto -h 2>&1 || true; } | sed -n '1s/^mosquitto version \([0-9][0-9.]*\).*/\1/p'
+}
+
+# the plugin file missing from PLUGIN_DIR, if any
+missing_plugin() {
+    for so in mosquitto_password_file.so mosquitto_acl_file.so; do
+        [ -f "$PLUGIN_DIR/$so" ] || { echo "$PLUGIN_DIR/$so"; return 0; }
+    done
+}
+
+version="$(broker_version)"
+case "$AUTH" in
+    files) ;;
+    plugins)
+        missing="$(missing_plugin)"
+        if [ -n "$missing" ]; then
+            echo "mosquitto-entrypoint: MOSQUITTO_AUTH=plugins, but there is no $missing (MOSQUITTO_PLUGIN_DIR)" >&2
+            exit 1
+        fi
+        ;;
+    auto)
+        case "$version" in
+            "" | 0.* | 1.* | 2.0 | 2.0.*) AUTH=files ;;
+            *) if [ -z "$(missing_plugin)" ]; then AUTH=plugins; else AUTH=files; fi ;;
+        esac
+        ;;
+    *)
+        echo "mosquitto-entrypoint: MOSQUITTO_AUTH must be auto, files or plugins, not '$AUTH'" >&2
+        exit 1
+        ;;
+esac
 
 mkdir -p "$DST"
-cp "$SRC/mosquitto.conf" "$DST/mosquitto.conf"
+if [ "$AUTH" = plugins ]; then
+    awk -v dir="$PLUGIN_DIR" '
+        /^password_file[ \t]/ { sub(/^password_file[ \t]+/, ""); print "plugin " dir "/mosquitto_password_file.so"; print "plugin_opt_password_file " $0; next }
+        /^acl_file[ \t]/ { sub(/^acl_file[ \t]+/, ""); print "plugin " dir "/mosquitto_acl_file.so"; print "plugin_opt_acl_file " $0; next }
+        { print }' "$SRC/mosquitto.conf" > "$DST/mosquitto.conf"
+else
+    cp "$SRC/mosquitto.conf" "$DST/mosquitto.conf"
+fi
 {
     cat "$SRC/acl.example"
     # shellcheck disable=SC2016  # $SYS is a literal MQTT topic
@@ -62,7 +112,7 @@ if [ "$(id -u)" = 0 ]; then
     chown -R "$RUN_AS:$RUN_AS" "$DST"
 fi
 chmod 700 "$DST"
-echo "mosquitto-entrypoint: users ingest, vision, nodered, health and $devices device(s); anonymous access off" >&2
+echo "mosquitto-entrypoint: users ingest, vision, nodered, health and $devices device(s); anonymous access off; auth: $AUTH (mosquitto ${version:-version unknown})" >&2
 
 if [ "$#" -eq 0 ]; then
     set -- mosquitto -c "$DST/mosquitto.conf"
