@@ -117,7 +117,7 @@ def site(tmp_path: Path, front: Front) -> Site:
 
 def change_release(site: Site, name: str) -> None:
     """A new release differs in its compose file, its mounted broker config and its .env."""
-    site.edit(COMPOSE, "image: redis:7.4.1-alpine", "image: redis:7.4.2-alpine")
+    site.edit(COMPOSE, "image: redis:7.4.11-alpine", "image: redis:7.4.12-alpine")
     site.edit(MOSQUITTO_CONF, "autosave_interval 30", "autosave_interval 60")
     with open(site.checkout / ".env", "a") as env:
         env.write(f"LOG_LEVEL=debug\n# {name}\n")
