@@ -67,9 +67,10 @@ def stage_workflows(folder: Path, settings: Mapping[str, str]) -> Path:
     return folder / "workflows"
 
 
-def webhooks(workflow: Mapping[str, Any]) -> list[str]:
-    """The paths of a workflow's Webhook nodes."""
-    return [str(n["parameters"]["path"]) for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook"]
+def webhooks(workflow: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (path, HTTP method) of each of a workflow's Webhook nodes."""
+    nodes = [n["parameters"] for n in workflow["nodes"] if n["type"] == "n8n-nodes-base.webhook"]
+    return [(str(p["path"]), str(p.get("httpMethod", "GET"))) for p in nodes]
 
 
 class N8nHome:
@@ -173,18 +174,21 @@ class N8nServer(Managed):
     def activate(self, workflow: Mapping[str, Any]) -> None:
         """Publish as the editor's button does in n8n 2.x: ``POST /rest/workflows/:id/activate`` with the
         ``versionId`` n8n holds (``import:workflow`` gives each import a new one), then wait until each of
-        its webhooks is registered (an ``OPTIONS`` request stops answering 404; it runs no workflow)."""
+        its webhooks is registered: n8n answers 200 at once, but the webhook 404s for a moment after."""
         url = f"{self.url}/rest/workflows/{workflow['id']}"
         version = self.session.get(url, timeout=30).json()["data"]["versionId"]
         resp = self.session.post(f"{url}/activate", json={"versionId": version}, timeout=60)
         if resp.status_code >= 400 or not resp.json()["data"].get("active"):
             raise RuntimeError(f"activating {workflow['id']} failed: {resp.status_code} {resp.text[:500]}")
-        for path in webhooks(workflow):
-            if not wait_until(lambda: self.registered(path), 30):  # noqa: B023 (called at once)
+        for path, method in webhooks(workflow):
+            if not wait_until(lambda: self.registered(path, method), 30):  # noqa: B023 (called at once)
                 raise RuntimeError(f"{workflow['id']}: webhook {path} still not registered 30 s after activation")
 
-    def registered(self, path: str) -> bool:
-        return requests.options(f"{self.url}/webhook/{path}", timeout=5).status_code != 404
+    def registered(self, path: str, method: str) -> bool:
+        """A CORS preflight for the webhook runs no workflow: 204 once registered, an error before (a plain
+        ``OPTIONS`` answers 204 either way)."""
+        preflight = {"Origin": self.url, "Access-Control-Request-Method": method}
+        return requests.options(f"{self.url}/webhook/{path}", headers=preflight, timeout=5).status_code == 204
 
 
 class _ReceiverHandler(BaseHTTPRequestHandler):
