@@ -28,20 +28,13 @@ eval "$("$ROOT/scripts/install-node.sh" --env)"   # PATH and npm_config_nodedir:
 NODE="$(command -v node)"
 STAMP="$N8N_HOME/.installed-$N8N_VERSION-node$("$NODE" --version)"
 
-if [ -f "$STAMP" ] && [ -x "$LAUNCHER" ]; then
-  echo "$LAUNCHER"
-  exit 0
-fi
+installed() { [ -f "$STAMP" ] && [ -x "$LAUNCHER" ]; }
+report() { echo "$LAUNCHER"; }
+# shellcheck source=scripts/cache-lib.sh
+. "$ROOT/scripts/cache-lib.sh"
+cached_or_locked "$N8N_HOME"
 
 command -v npm >/dev/null || { echo "install-n8n: npm not found" >&2; exit 1; }
-mkdir -p "$N8N_HOME"
-# one installer at a time (parallel test runs share the cache); the second one finds the stamp
-exec 9>"$N8N_HOME/.install.lock"
-command -v flock >/dev/null && flock 9
-if [ -f "$STAMP" ] && [ -x "$LAUNCHER" ]; then
-  echo "$LAUNCHER"
-  exit 0
-fi
 rm -f "$N8N_HOME"/.installed-*
 cat > "$N8N_HOME/package.json" <<JSON
 { "name": "mathnotes-n8n-runtime", "private": true, "dependencies": { "n8n": "$N8N_VERSION" } }

@@ -22,7 +22,8 @@ NODE_RED_HOME="${NODE_RED_HOME:-${MATHNOTES_CACHE:-$HOME/.cache/mathnotes}/node-
 RED="$NODE_RED_HOME/node_modules/node-red/red.js"
 LAUNCHER="$NODE_RED_HOME/node-red"
 HELPER=node-red-node-test-helper
-case "${1:-}" in
+MODE="${1:-}"
+case "$MODE" in
   --test | "") ;;
   *) echo "usage: $0 [--test]" >&2; exit 2 ;;
 esac
@@ -32,31 +33,24 @@ NODE="$(command -v node)"
 
 version_of() { "$NODE" -p "require('$NODE_RED_HOME/node_modules/$1/package.json').version" 2>/dev/null; }
 
-installed() {
+installed_as() {
   [ -f "$RED" ] && [ -x "$LAUNCHER" ] && grep -qF "$NODE" "$LAUNCHER" || return 1
   # the installed Node-RED is the wanted version (NODE_RED_VERSION exact, or a prefix on a dot boundary)
   case "$(version_of node-red)." in "$NODE_RED_VERSION".*) ;; *) return 1 ;; esac
   [ "${1:-}" != --test ] || [ -n "$(version_of "$HELPER")" ]
 }
 
-if installed "${1:-}"; then
-  echo "$LAUNCHER"
-  exit 0
-fi
+installed() { installed_as "${MODE:-}"; }
+report() { echo "$LAUNCHER"; }
+# shellcheck source=scripts/cache-lib.sh
+. "$ROOT/scripts/cache-lib.sh"
+cached_or_locked "$NODE_RED_HOME"
 
 command -v npm >/dev/null || { echo "install-node-red: npm not found" >&2; exit 1; }
-mkdir -p "$NODE_RED_HOME"
-# one installer at a time (parallel test runs share the cache); the second one finds it installed
-exec 9>"$NODE_RED_HOME/.install.lock"
-command -v flock >/dev/null && flock 9
-if installed "${1:-}"; then
-  echo "$LAUNCHER"
-  exit 0
-fi
 # what the folder holds is exactly this list (npm prunes the rest, e.g. the node-red-contrib-influxdb
 # of earlier installs); the test helper stays once installed, so a plain install after --test keeps it
 DEPS="\"node-red\": \"$NODE_RED_VERSION\""
-if [ "${1:-}" = --test ] || [ -n "$(version_of "$HELPER")" ]; then
+if [ "$MODE" = --test ] || [ -n "$(version_of "$HELPER")" ]; then
   DEPS="$DEPS, \"$HELPER\": \"${NODE_RED_TEST_HELPER_VERSION:-0.3.6}\""
 fi
 cat > "$NODE_RED_HOME/package.json" <<JSON
@@ -70,5 +64,5 @@ cat > "$LAUNCHER" <<SH
 exec "$NODE" "$RED" "\$@"
 SH
 chmod +x "$LAUNCHER"
-installed "${1:-}" || { echo "install-node-red: npm finished but $RED (node-red@$NODE_RED_VERSION) is missing" >&2; exit 1; }
+installed || { echo "install-node-red: npm finished but $RED (node-red@$NODE_RED_VERSION) is missing" >&2; exit 1; }
 echo "$LAUNCHER"

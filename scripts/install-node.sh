@@ -49,14 +49,11 @@ report() {
 
 installed() { [ -x "$BIN_DIR/node" ] && [ "$("$BIN_DIR/node" --version 2>/dev/null)" = "v$NODE_VERSION" ] && [ -f "$DIR/include/node/node.h" ]; }
 
-if installed; then report; exit 0; fi
+# shellcheck source=scripts/cache-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cache-lib.sh"
+cached_or_locked "$NODE_HOME"
 
 command -v npm >/dev/null || { echo "install-node: npm not found (any Node.js with npm will do)" >&2; exit 1; }
-mkdir -p "$NODE_HOME"
-# one installer at a time (parallel test runs share the cache); the second one finds it installed
-exec 9>"$NODE_HOME/.install.lock"
-command -v flock >/dev/null && flock 9
-if installed; then report; exit 0; fi
 cat > "$NODE_HOME/package.json" <<JSON
 { "name": "mathnotes-node-runtime", "private": true, "dependencies": { "$PKG": "$NODE_VERSION" } }
 JSON

@@ -19,20 +19,13 @@ PYTHON="${OPENWEBUI_PYTHON:-$(command -v python3.11 || command -v python3.12 || 
 STAMP="$OPENWEBUI_HOME/.installed-$OPENWEBUI_VERSION"
 BIN="$OPENWEBUI_HOME/venv/bin/open-webui"
 
-if [ -f "$STAMP" ] && [ -x "$BIN" ]; then
-  echo "$BIN"
-  exit 0
-fi
+installed() { [ -f "$STAMP" ] && [ -x "$BIN" ]; }
+report() { echo "$BIN"; }
+# shellcheck source=scripts/cache-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cache-lib.sh"
+cached_or_locked "$OPENWEBUI_HOME"
 
 command -v "$PYTHON" >/dev/null || { echo "install-open-webui: $PYTHON not found (set OPENWEBUI_PYTHON)" >&2; exit 1; }
-mkdir -p "$OPENWEBUI_HOME"
-# one installer at a time (parallel test runs share the cache); the second one finds the stamp
-exec 9>"$OPENWEBUI_HOME/.install.lock"
-command -v flock >/dev/null && flock 9
-if [ -f "$STAMP" ] && [ -x "$BIN" ]; then
-  echo "$BIN"
-  exit 0
-fi
 echo "install-open-webui: installing open-webui==$OPENWEBUI_VERSION into $OPENWEBUI_HOME (takes several minutes, ~7 GB)" >&2
 [ -x "$OPENWEBUI_HOME/venv/bin/pip" ] || "$PYTHON" -m venv "$OPENWEBUI_HOME/venv"
 "$OPENWEBUI_HOME/venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
