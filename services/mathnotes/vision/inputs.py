@@ -15,10 +15,41 @@ from typing import Any
 from .errors import RequestError
 from .prompts import FORMATS, LANGUAGES, TASKS
 
-__all__ = ["FIELDS", "MAX_PROMPT_CHARS", "AnalyzeRequest", "InvalidRequest", "image_kind", "parse_fields"]
+__all__ = [
+    "FIELDS",
+    "MAX_PROMPT_CHARS",
+    "MAX_TAGS",
+    "MAX_TAG_CHARS",
+    "MAX_TITLE_CHARS",
+    "SOURCES",
+    "AnalyzeRequest",
+    "InvalidRequest",
+    "image_kind",
+    "parse_fields",
+    "parse_tags",
+    "parse_title",
+]
 
 MAX_PROMPT_CHARS = 4000
-FIELDS = ("image", "prompt", "task", "language", "format", "stream", "cache")
+MAX_TITLE_CHARS = 200
+MAX_TAGS = 20
+MAX_TAG_CHARS = 40
+SOURCES = ("api", "page", "n8n", "nodered", "openwebui", "cli")  # who sent the page, as the caller says
+FIELDS = (
+    "image",
+    "prompt",
+    "task",
+    "language",
+    "format",
+    "stream",
+    "cache",
+    "save",
+    "title",
+    "tags",
+    "source",
+    "keep_image",
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidRequest(RequestError):
@@ -38,6 +69,11 @@ class AnalyzeRequest:
     format: str = "markdown"
     stream: bool = False
     cache: bool = True
+    save: bool = True  # keep the answer in the notes library (when NOTES_ENABLED)
+    title: str | None = None  # the note's title (None: derived from the answer)
+    tags: tuple[str, ...] = ()
+    source: str = "api"
+    keep_image: bool = True  # keep a thumbnail with the note (when NOTES_KEEP_IMAGES)
 
 
 def image_kind(image: str) -> str:
@@ -63,6 +99,53 @@ def _choice(name: str, value: Any, options: tuple[str, ...], problems: list[str]
         problems.append(f"{name} must be one of {', '.join(options)}")
         return options[0]
     return value.strip().lower()
+
+
+def parse_tags(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """Tags from a JSON list of strings or one comma-separated string (forms, query strings).
+
+    Each is stripped; empty ones and repeats are dropped; at most :data:`MAX_TAGS` of at most
+    :data:`MAX_TAG_CHARS` characters, no control characters. Problems are appended to ``problems``.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, list):
+        items = value
+    else:
+        problems.append("tags must be a list of strings (or one comma-separated string)")
+        return ()
+    tags: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            problems.append("tags must be a list of strings (or one comma-separated string)")
+            return ()
+        tag = item.strip()
+        if not tag or tag in tags:
+            continue
+        if len(tag) > MAX_TAG_CHARS or _CONTROL.search(tag):
+            problems.append(f"each tag must be at most {MAX_TAG_CHARS} characters, without control characters")
+            return ()
+        tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        problems.append(f"at most {MAX_TAGS} tags")
+        return ()
+    return tuple(tags)
+
+
+def parse_title(value: Any, problems: list[str]) -> str | None:
+    """A title of at most :data:`MAX_TITLE_CHARS` characters, stripped; empty means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append("title must be a string")
+        return None
+    title = " ".join(value.split())  # one line: newlines and tabs become spaces
+    if len(title) > MAX_TITLE_CHARS or _CONTROL.search(title):
+        problems.append(f"title must be at most {MAX_TITLE_CHARS} characters, without control characters")
+        return None
+    return title or None
 
 
 def parse_fields(fields: Mapping[str, Any], *, has_file: bool = False) -> AnalyzeRequest:
@@ -91,6 +174,11 @@ def parse_fields(fields: Mapping[str, Any], *, has_file: bool = False) -> Analyz
     fmt = _choice("format", fields.get("format"), FORMATS, problems)
     stream = _flag("stream", fields.get("stream"), problems, False)
     cache = _flag("cache", fields.get("cache"), problems, True)
+    save = _flag("save", fields.get("save"), problems, True)
+    keep_image = _flag("keep_image", fields.get("keep_image"), problems, True)
+    title = parse_title(fields.get("title"), problems)
+    tags = parse_tags(fields.get("tags"), problems)
+    source = _choice("source", fields.get("source"), SOURCES, problems)
     if problems:
         raise InvalidRequest(problems)
     return AnalyzeRequest(
@@ -101,4 +189,9 @@ def parse_fields(fields: Mapping[str, Any], *, has_file: bool = False) -> Analyz
         format=fmt,
         stream=stream,
         cache=cache,
+        save=save,
+        title=title,
+        tags=tags,
+        source=source,
+        keep_image=keep_image,
     )

@@ -58,6 +58,25 @@ class VisionMetrics:
         self.telemetry = Counter(
             "vision_telemetry_points", "MQTT telemetry points by result (sent, dropped)", ["result"], registry=r
         )
+        self.notes_saved = Counter(
+            "vision_notes_saved",
+            "notes by what became of them: written to the database, queued on disk while it is away, dropped",
+            ["result"],
+            registry=r,
+        )
+        self.notes_queue_depth = Gauge(
+            "vision_notes_queue_depth",
+            "notes waiting to be written (in memory and on disk)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.notes_search = Histogram(
+            "vision_notes_search_seconds",
+            "notes search latency by mode (words, formula, meaning, fused)",
+            ["mode"],
+            buckets=_LATENCY,
+            registry=r,
+        )
         self.in_flight = Gauge(
             "vision_requests_in_flight", "analyze requests being served", registry=r, multiprocess_mode="livesum"
         )

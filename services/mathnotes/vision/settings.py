@@ -230,6 +230,57 @@ class VisionSettings(CommonSettings):
     trusted_proxies: int = setting(
         "VISION_TRUSTED_PROXIES", 0, parse=integer(0, 5), doc="proxies in front (nginx: 1) whose X-Forwarded-For counts"
     )
+    # --- the notes library (services/mathnotes/notes) ------------------------------
+    notes_enabled: bool = setting(
+        "NOTES_ENABLED", True, parse=boolean, doc="keep every analysed page in the notes library (/api/notes)"
+    )
+    notes_dir: str = setting(
+        "NOTES_DIR", "./notes-data", doc="the library's folder: the SQLite database (without a PostgreSQL) and queue"
+    )
+    notes_keep_images: bool = setting(
+        "NOTES_KEEP_IMAGES", True, parse=boolean, doc="keep a thumbnail of the page with each note"
+    )
+    notes_image_max_bytes: int = setting(
+        "NOTES_IMAGE_MAX_BYTES",
+        150_000,
+        parse=integer(4096, 5_000_000),
+        doc="largest thumbnail kept (bytes; the JPEG quality is lowered to fit, else none is kept)",
+    )
+    notes_image_max_side: int = setting(
+        "NOTES_IMAGE_MAX_SIDE", 1024, parse=integer(64, 4096), doc="longest side of a thumbnail (pixels)"
+    )
+    notes_queue_length: int = setting(
+        "NOTES_QUEUE_LENGTH", 1000, parse=integer(1, 100_000), doc="notes waiting in memory for the writer thread"
+    )
+    notes_queue_dir: str = setting(
+        "NOTES_QUEUE_DIR", "", doc="on-disk queue of notes while the database is away (default NOTES_DIR/queue)"
+    )
+    notes_queue_max_mb: int = setting(
+        "NOTES_QUEUE_MAX_MB", 64, parse=integer(1, 65536), doc="size of the on-disk queue; a full one drops notes"
+    )
+    notes_db_wait_s: float = setting(
+        "NOTES_DB_WAIT_S", 60.0, parse=number(0), doc="at start-up, seconds to wait for the database to answer"
+    )
+    database_url: str = setting(
+        "DATABASE_URL", "", secret=True, doc="postgresql://user:pass@host:5432/db: the library on PostgreSQL"
+    )
+    db_host: str = setting("DB_HOST", "", doc="PostgreSQL host (instead of DATABASE_URL)")
+    db_port: int = setting("DB_PORT", 5432, parse=integer(1, 65535), doc="PostgreSQL port")
+    db_name: str = setting("DB_NAME", "", doc="PostgreSQL database")
+    db_user: str = setting("DB_USER", "", doc="PostgreSQL user")
+    db_password: str = setting("DB_PASSWORD", "", secret=True, doc="PostgreSQL password")
+    embedding_model: str = setting(
+        "EMBEDDING_MODEL", "text-embedding-v4", doc="embedding model for search by meaning (needs a key)"
+    )
+    embedding_base_url: str = setting(
+        "EMBEDDING_BASE_URL", "", parse=http_url, doc="its OpenAI-compatible endpoint (default DASHSCOPE_BASE_URL)"
+    )
+    embedding_api_key: str = setting(
+        "EMBEDDING_API_KEY", "", secret=True, doc="its key (default DASHSCOPE_API_KEY; none: no search by meaning)"
+    )
+    embedding_dimensions: int = setting(
+        "EMBEDDING_DIMENSIONS", 1024, parse=integer(1, 4096), doc="vector size asked of the embedding model"
+    )
     # --- telemetry --------------------------------------------------------------
     telemetry: bool = setting("VISION_TELEMETRY", True, parse=boolean, doc="publish request telemetry to MQTT")
     telemetry_queue: int = setting(
@@ -259,6 +310,16 @@ class VisionSettings(CommonSettings):
         if self.backend == "auto":
             return "openai" if self.dashscope_api_key else "ocr"
         return self.backend
+
+    @property
+    def embedding_url(self) -> str:
+        """The embedding endpoint: EMBEDDING_BASE_URL, else the model's DASHSCOPE_BASE_URL."""
+        return self.embedding_base_url or self.dashscope_base_url
+
+    @property
+    def embedding_key(self) -> str:
+        """The embedding key: EMBEDDING_API_KEY, else DASHSCOPE_API_KEY (empty: no search by meaning)."""
+        return self.embedding_api_key or self.dashscope_api_key
 
     @property
     def upstream_pixels(self) -> int:
