@@ -35,6 +35,7 @@ PURE = (
     "mathnotes.vision.pixels",
     "mathnotes.vision.prompts",
     "mathnotes.vision.shrink",
+    "mathnotes.vision.thumbnail",
 )
 # what a pure module may not reach: network clients, servers, brokers, databases, the HTTP layer
 IO_PACKAGES = (

@@ -26,6 +26,7 @@ from .metrics import VisionMetrics
 from .ocr import OCR_MODEL, OcrEngine
 from .prompts import build_messages, repair_message
 from .settings import VisionSettings
+from .thumbnail import thumbnail_of
 from .upstream import Completion, Upstream
 
 __all__ = ["Analyzer", "Outcome"]
@@ -45,6 +46,7 @@ class Outcome:
     started: float = field(default_factory=time.perf_counter)  # when the request began
     recorded: bool = False  # metrics and telemetry written
     truncated: bool = False  # the model stopped at VISION_MAX_TOKENS: answered, but not cached
+    page: bytes | None = None  # the picture as sent upstream (JPEG or PNG), or the OCR page's thumbnail: for notes
 
 
 class Analyzer:
@@ -92,6 +94,11 @@ class Analyzer:
             and req.image is not None
             and image_kind(req.image) == "url"
         )
+
+    def keeps_page(self, req: AnalyzeRequest) -> bool:
+        """Whether this request's note keeps a thumbnail of the page."""
+        s = self.settings
+        return s.notes_enabled and s.notes_keep_images and req.save and req.keep_image
 
     # --- the request -----------------------------------------------------------------
 
@@ -158,6 +165,7 @@ class Analyzer:
             prepared, preprocess_ms = self._prepare(data)
             image_url = prepared.data_url()
             image_info = _image_info(prepared)
+            outcome.page = prepared.data  # the note's thumbnail is made from it later, off the request's path
         outcome.bytes_received = image_info["bytes_received"]
         outcome.bytes_upstream = image_info["bytes_upstream"]
         self.metrics.image_bytes.labels(direction="received").inc(outcome.bytes_received)
@@ -235,6 +243,10 @@ class Analyzer:
             failed = f"the offline OCR engine failed: {type(err).__name__}"
             raise AnalysisError("ocr_unavailable", failed, 503) from None
         ocr_ms = _ms(t1)
+        if self.keeps_page(req):  # the OCR page is decoded already: its thumbnail costs a few ms of a ~1 s read
+            outcome.page = thumbnail_of(
+                picture, self.settings.notes_image_max_side, self.settings.notes_image_max_bytes
+            )
         markdown = "\n\n".join(lines)
         if req.stream and markdown:
             yield markdown

@@ -6,6 +6,8 @@ from typing import Any
 
 from ..common.openapi import ERROR_SCHEMA, PLAIN_OK, error_responses, metrics_path, openapi_path
 from .answer import STRUCTURED_SCHEMA
+from .inputs import MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, SOURCES
+from .notes_openapi import NOTES_SCHEMAS, notes_paths
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
 
@@ -18,7 +20,18 @@ _FIELDS: dict[str, Any] = {
     "format": {"type": "string", "enum": list(FORMATS), "default": "markdown", "description": "json adds structured"},
     "stream": {"type": "boolean", "default": False, "description": "answer as Server-Sent Events"},
     "cache": {"type": "boolean", "default": True, "description": "false bypasses the answer cache"},
+    "save": {"type": "boolean", "default": True, "description": "keep the answer in the notes library"},
+    "title": {"type": "string", "maxLength": MAX_TITLE_CHARS, "description": "the note's title (default: derived)"},
+    "source": {"type": "string", "enum": list(SOURCES), "default": "api", "description": "who sends the page"},
+    "keep_image": {"type": "boolean", "default": True, "description": "keep a thumbnail with the note"},
 }
+_TAGS_JSON = {
+    "type": "array",
+    "maxItems": MAX_TAGS,
+    "items": {"type": "string", "maxLength": MAX_TAG_CHARS},
+    "description": "the note's tags",
+}
+_TAGS_FORM = {"type": "string", "description": f"the note's tags, comma-separated (at most {MAX_TAGS})"}
 
 _ANSWER = {
     "type": "object",
@@ -55,6 +68,10 @@ _ANSWER = {
             },
         },
         "notes": {"type": "array", "items": {"type": "string"}},
+        "note_id": {
+            "type": ["string", "null"],
+            "description": "the note the answer was saved as (GET /api/notes/{id}); null when not saved",
+        },
     },
 }
 
@@ -80,12 +97,13 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
         "properties": {
             "image": {"type": "string", "minLength": 1, "description": "https URL, data URL or bare base64"},
             **_FIELDS,
+            "tags": _TAGS_JSON,
         },
     }
     form_body = {
         "type": "object",
         "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary"}, **_FIELDS},
+        "properties": {"file": {"type": "string", "format": "binary"}, **_FIELDS, "tags": _TAGS_FORM},
     }
     ok = {
         "description": "the answer (or, with stream=true, SSE: delta events, then one answer event)",
@@ -106,7 +124,12 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
             f"{settings.rate_limit_window_ms // 1000} s.",
         },
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA, "Answer": _ANSWER, "Structured": STRUCTURED_SCHEMA},
+            "schemas": {
+                "Error": ERROR_SCHEMA,
+                "Answer": _ANSWER,
+                "Structured": STRUCTURED_SCHEMA,
+                **(NOTES_SCHEMAS if settings.notes_enabled else {}),
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -141,6 +164,7 @@ def openapi_document(settings: VisionSettings) -> dict[str, Any]:
                     "responses": {"200": plain, "503": plain},
                 }
             },
+            **(notes_paths(bool(settings.api_keys)) if settings.notes_enabled else {}),
             "/metrics": metrics_path(),
             "/openapi.json": openapi_path(),
         },
