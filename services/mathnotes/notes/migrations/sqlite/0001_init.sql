@@ -1,0 +1,64 @@
+-- Notes library, version 1 (SQLite). Idempotent: every statement may run again.
+-- seq is the rowid the full-text index points at (an explicit INTEGER PRIMARY KEY: VACUUM keeps it).
+CREATE TABLE IF NOT EXISTS notes (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    title TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',  -- a JSON array of strings
+    source TEXT NOT NULL,
+    task TEXT NOT NULL,
+    language TEXT NOT NULL,
+    model TEXT NOT NULL,
+    answer TEXT NOT NULL,  -- the answer object as JSON
+    body TEXT NOT NULL,
+    words TEXT NOT NULL,  -- notes/text.tokens(title + body) joined by spaces
+    checked_steps INTEGER NOT NULL DEFAULT 0,
+    wrong_steps INTEGER NOT NULL DEFAULT 0,
+    image BLOB,
+    image_type TEXT,
+    embedding BLOB,  -- float32 little-endian
+    created_at TEXT NOT NULL,  -- ISO 8601 UTC, fixed width: sorts as text
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_owner_created ON notes (owner, created_at DESC, id);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(
+    words, content='notes', content_rowid='seq', tokenize='unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER IF NOT EXISTS notes_fts_insert AFTER INSERT ON notes BEGIN
+    INSERT INTO notes_fts (rowid, words) VALUES (new.seq, new.words);
+END;
+CREATE TRIGGER IF NOT EXISTS notes_fts_delete AFTER DELETE ON notes BEGIN
+    INSERT INTO notes_fts (notes_fts, rowid, words) VALUES ('delete', old.seq, old.words);
+END;
+CREATE TRIGGER IF NOT EXISTS notes_fts_update AFTER UPDATE OF words ON notes BEGIN
+    INSERT INTO notes_fts (notes_fts, rowid, words) VALUES ('delete', old.seq, old.words);
+    INSERT INTO notes_fts (rowid, words) VALUES (new.seq, new.words);
+END;
+
+CREATE TABLE IF NOT EXISTS note_formulas (
+    note_id TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    latex TEXT NOT NULL,
+    norm TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (note_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (key);
+
+CREATE TABLE IF NOT EXISTS note_formula_grams (
+    note_id TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+    gram TEXT NOT NULL,
+    PRIMARY KEY (note_id, gram)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS note_formula_grams_gram ON note_formula_grams (gram, note_id);
+
+CREATE TABLE IF NOT EXISTS search_log (
+    at TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    modes TEXT NOT NULL,
+    ms REAL NOT NULL,
+    results INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_log_at ON search_log (at);
