@@ -1,7 +1,8 @@
 """Session fixtures: real servers on free loopback ports, stopped at the end.
 
 ``mosquitto``, ``influxdb`` (InfluxDB 1.6), ``victoria`` (VictoriaMetrics) and
-``fake_model`` (the local OpenAI-compatible stand-in) start once per session;
+``fake_model`` (the local OpenAI-compatible stand-in) and ``postgres`` (PostgreSQL 16 + pgvector) start once
+per session; ``postgres_db`` is a new empty database on it for one test (its URL);
 ``model`` is ``fake_model`` reset for one test. ``run_service`` starts our own
 console scripts as subprocesses against them and stops them after the test; ``start_server`` does the
 same for any other server a test builds (a broker with its own configuration, an nginx, a Node-RED).
@@ -25,6 +26,7 @@ from types import FrameType
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.postgres import Postgres
 from tests.support.servers import (
     InfluxDB1,
     Mosquitto,
@@ -71,6 +73,22 @@ def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetri
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres: Postgres) -> Iterator[str]:
+    """The URL (a ``DATABASE_URL``) of a new empty database on the session's PostgreSQL, dropped after the test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture(scope="session")

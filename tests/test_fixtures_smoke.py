@@ -134,7 +134,7 @@ import time
 from pathlib import Path
 
 
-def test_hold(mosquitto, influxdb, victoria, front):
+def test_hold(mosquitto, influxdb, victoria, postgres, front):
     """Every kind of fixture server is up (front: nginx, vision, ingest); then wait to be stopped."""
     Path(os.environ["HOLD_READY_FILE"]).write_text("ready")
     time.sleep(600)  # held until the outer test signals this pytest (600 s: only a ceiling); nothing to wait on
@@ -193,7 +193,15 @@ def test_fixture_servers_stop_with_a_stopped_pytest(
     servers = _descendants(child.pid)
     # the first words of each command line: "…/python …/mathnotes-vision", "nginx: master process …/nginx"
     names = {Path(word).name for _, cmd in servers.values() for word in cmd.split()[:4]}
-    assert {"mosquitto", "influxd", "victoria-metrics", "nginx", "mathnotes-vision", "mathnotes-ingest"} <= names
+    assert {
+        "mosquitto",
+        "influxd",
+        "victoria-metrics",
+        "postgres",
+        "nginx",
+        "mathnotes-vision",
+        "mathnotes-ingest",
+    } <= names
     os.kill(child.pid, sig)
     output = child.communicate(timeout=120)[0].decode(errors="replace")
     assert child.returncode == (2 if sig == signal.SIGTERM else -signal.SIGKILL), output  # 2: pytest interrupted

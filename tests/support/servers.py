@@ -4,7 +4,7 @@ Every launcher is a :class:`Managed` process: ``start()`` waits until the
 server answers, ``stop()`` sends SIGTERM and waits, ``kill()`` sends SIGKILL,
 ``restart()`` keeps the data folder. Output goes to ``<workdir>/<name>.log``
 (``log_text()``). A server binary that is missing raises
-:class:`ServerUnavailable`: a failure, never a skip.
+:class:`ServerUnavailable`: a failure, never a skip. PostgreSQL + pgvector: ``tests/support/postgres.py``.
 
 Every server starts through :func:`spawn`, which ties it to the test process: it gets SIGTERM when
 the thread that started it ends, so no server outlives a pytest that was SIGKILLed (a SIGTERMed
@@ -123,6 +123,10 @@ class Managed:
     def env(self) -> Mapping[str, str] | None:
         return None
 
+    def popen_options(self) -> Mapping[str, Any]:
+        """More ``subprocess.Popen`` arguments (``user=`` for a server that refuses to run as root)."""
+        return {}
+
     def ready(self) -> bool:
         with socket.create_connection((self.host, self.port), timeout=0.5):
             return True
@@ -131,7 +135,9 @@ class Managed:
         if self.running:
             return self
         log = open(self.log_path, "ab")
-        self.proc = spawn(self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env())
+        self.proc = spawn(
+            self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env(), **self.popen_options()
+        )
         log.close()
         if not wait_until(lambda: self._alive_and_ready(), self.ready_timeout):
             tail = self.log_text()[-2000:]
