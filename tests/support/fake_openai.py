@@ -18,9 +18,15 @@ reason ``tool_calls``). Queued replies are used first, then ``default``. Every r
 (400 unless a message mentions JSON); with ``json_mode_supported = False`` the fake
 plays a model that refuses the parameter with 400.
 
+``POST /v1/embeddings`` answers deterministic vectors (``tests/support/fake_embeddings.py``: a hashed
+bag of words, so texts sharing words are nearer). Its requests are recorded in ``embedding_requests``
+and scripted with ``script_embeddings(Reply(...))`` (status, headers, body, delay, drop, malformed), apart
+from the chat's: a note's embedding in the background never takes a reply scripted for a chat call.
+
 The same control is available over HTTP for other processes:
-``POST /_fake/script`` (a JSON list of replies), ``POST /_fake/default``,
-``GET /_fake/requests``, ``POST /_fake/reset``, ``POST /_fake/json_mode`` (``{"supported": false}``).
+``POST /_fake/script`` (a JSON list of replies), ``POST /_fake/script_embeddings``, ``POST /_fake/default``,
+``GET /_fake/requests``, ``GET /_fake/embedding_requests``, ``POST /_fake/reset``,
+``POST /_fake/json_mode`` (``{"supported": false}``).
 
     python -m tests.support.fake_openai --port 8000 --delay 1
 """
@@ -38,6 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support import fake_embeddings
 
 __all__ = ["FakeOpenAI", "Reply"]
 
@@ -129,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         if self.path == "/_fake/requests":
             self._send(200, fake.requests)
+        elif self.path == "/_fake/embedding_requests":
+            self._send(200, fake.embedding_requests)
         elif self.path.rstrip("/").endswith("/models"):
             asked = {r["body"].get("model", "") for r in fake.requests if isinstance(r["body"], dict)}
             models = sorted(asked | set(fake.models))
@@ -145,12 +155,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/script":
             fake.script(*(Reply.from_json(item) for item in body or []))
             return self._send(200, {"queued": len(body or [])})
+        if self.path == "/_fake/script_embeddings":
+            fake.script_embeddings(*(Reply.from_json(item) for item in body or []))
+            return self._send(200, {"queued": len(body or [])})
         if self.path == "/_fake/default":
             fake.default = Reply.from_json(body or {})
             return self._send(200, {"ok": True})
         if self.path == "/_fake/json_mode":
             fake.json_mode_supported = bool((body or {}).get("supported", True))
             return self._send(200, {"ok": True})
+        if self.path.rstrip("/").endswith("/embeddings"):
+            fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body, embedding=True)
+            if not self._scripted(fake.next_reply(embedding=True)):
+                status, payload = fake_embeddings.answer(body)
+                self._send(status, payload)
+            return None
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
         fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -160,18 +179,27 @@ class _Handler(BaseHTTPRequestHandler):
                                               "param": "response_format", "code": None}})  # fmt: skip
         self._complete(fake.next_reply(), body if isinstance(body, dict) else {})
 
-    def _complete(self, reply: Reply, body: dict[str, Any]) -> None:
+    def _scripted(self, reply: Reply) -> bool:
+        """Play the scripted part of ``reply`` (delay, then a dropped connection, an error or malformed JSON);
+        True when that was the whole answer."""
         if reply.delay:
             time.sleep(reply.delay)  # the scripted latency of a slow model, not a wait for anything
         if reply.drop:
             self.close_connection = True
             self.connection.close()
-            return
+            return True
         if reply.status != 200:
             error = reply.body or {"error": {"message": f"fake error {reply.status}", "type": "fake", "code": None}}
-            return self._send(reply.status, error, reply.headers)
+            self._send(reply.status, error, reply.headers)
+            return True
         if reply.malformed:
-            return self._send(200, b'{"id": "chatcmpl-broken", "choices": [', reply.headers)
+            self._send(200, b'{"id": "chatcmpl-broken", "choices": [', reply.headers)
+            return True
+        return False
+
+    def _complete(self, reply: Reply, body: dict[str, Any]) -> None:
+        if self._scripted(reply):
+            return
         calls = _tool_calls(reply.tool_calls) if reply.tool_calls else None
         if reply.content is not None:
             content = reply.content
@@ -270,8 +298,10 @@ class FakeOpenAI:
         self.default = default or Reply()
         self.models: list[str] = []  # always listed by GET /models (kept by reset(), like host and port)
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []  # POST /embeddings, apart from the chat's
         self.json_mode_supported = True  # False: refuse response_format with 400
         self._queue: collections.deque[Reply] = collections.deque()
+        self._embedding_queue: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
         self._server: _Server | None = None
 
@@ -298,7 +328,9 @@ class FakeOpenAI:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.embedding_requests.clear()
             self._queue.clear()
+            self._embedding_queue.clear()
             self.default = Reply()
             self.responder = lambda _body: DEFAULT_CONTENT
             self.json_mode_supported = True
@@ -307,13 +339,22 @@ class FakeOpenAI:
         with self._lock:
             self._queue.extend(replies)
 
-    def next_reply(self) -> Reply:
+    def script_embeddings(self, *replies: Reply) -> None:
+        """Queue replies for the next ``POST /embeddings`` requests (then they answer vectors again)."""
         with self._lock:
+            self._embedding_queue.extend(replies)
+
+    def next_reply(self, embedding: bool = False) -> Reply:
+        with self._lock:
+            if embedding:
+                return self._embedding_queue.popleft() if self._embedding_queue else Reply()
             return self._queue.popleft() if self._queue else self.default
 
-    def record(self, path: str, headers: dict[str, str], body: Any) -> None:
+    def record(self, path: str, headers: dict[str, str], body: Any, embedding: bool = False) -> None:
         with self._lock:
-            self.requests.append({"path": path, "headers": headers, "body": body})
+            (self.embedding_requests if embedding else self.requests).append(
+                {"path": path, "headers": headers, "body": body}
+            )
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
