@@ -2,12 +2,15 @@
 # Back up the production stack's state into one dated folder, consistently, and prune old backups.
 #
 #   scripts/backup.sh [DEST [PART...]]   DEST defaults to /var/backups/mathnotes; PARTs default to all:
-#                                        influxdb postgres n8n-data grafana-data nodered-data
+#                                        influxdb postgres notes n8n-data grafana-data nodered-data
 #                                        openwebui-data mosquitto-data
 #
 # How each part stays consistent while the stack runs:
 #   influxdb        `influx backup` (InfluxDB 2.x snapshots its data and metadata itself)
 #   postgres        `pg_dump -Fc` of n8n's database (one transaction's snapshot)
+#   notes           `pg_dump -Fc` of the notes library's database, mathnotes (the same; as the server's
+#                   superuser, so its extension, grants and Grafana's event trigger come along). With the
+#                   library on a managed PostgreSQL (NOTES_DATABASE_URL), leave this part out: back it up there
 #   *-data volumes  `python -m mathnotes.backup archive` in a throw-away container of our app image:
 #                   SQLite databases (grafana.db, webui.db, n8n's database.sqlite if used) through
 #                   SQLite's online backup API, checked with quick_check; other files as they are
@@ -26,13 +29,13 @@ DEST="${1:-/var/backups/mathnotes}"
 KEEP_DAYS="${KEEP_DAYS:-14}"
 FRESH_TIMEOUT="${FRESH_TIMEOUT:-60}"
 PARTS=("${@:2}")
-[ "${#PARTS[@]}" -gt 0 ] || PARTS=(influxdb postgres "${VOLUMES[@]}")
+[ "${#PARTS[@]}" -gt 0 ] || PARTS=(influxdb postgres notes "${VOLUMES[@]}")
 
 use_current_release
 require_env_file
 command -v docker >/dev/null || die "docker is not installed"
 for part in "${PARTS[@]}"; do
-  case "$part" in influxdb|postgres) ;; *) volume_service "$part" >/dev/null || die "unknown part: $part" ;; esac
+  case "$part" in influxdb|postgres|notes) ;; *) volume_service "$part" >/dev/null || die "unknown part: $part" ;; esac
 done
 HELPER="$(helper_image)"
 umask 077
@@ -53,6 +56,10 @@ for part in "${PARTS[@]}"; do
     postgres)
       say "n8n database -> $OUT/n8n-postgres.dump"
       dc exec -T postgres pg_dump -U n8n -d n8n -Fc > "$OUT/n8n-postgres.dump"
+      ;;
+    notes)
+      say "notes library -> $OUT/notes-postgres.dump"
+      dc exec -T postgres pg_dump -U n8n -d mathnotes -Fc > "$OUT/notes-postgres.dump"
       ;;
     mosquitto-data)
       say "volume $part -> $OUT/$part.tar.gz (after the broker saved its queues)"

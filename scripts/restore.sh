@@ -2,7 +2,7 @@
 # Restore a backup made by scripts/backup.sh into the running stack.
 #
 #   scripts/restore.sh BACKUP_DIR [PART...]   PARTs default to every part the backup holds:
-#                                             influxdb postgres n8n-data grafana-data nodered-data
+#                                             influxdb postgres notes n8n-data grafana-data nodered-data
 #                                             openwebui-data mosquitto-data
 #
 # First checks every file against the backup's SHA256SUMS. Then, per part:
@@ -11,6 +11,9 @@
 #   influxdb        `influx restore --full`: replaces all InfluxDB data and metadata, tokens included
 #                   (INFLUX_TOKEN in .env must be the backed-up install's admin token)
 #   postgres        stop n8n, `pg_restore --clean --if-exists` into its database, start n8n
+#   notes           stop vision, `pg_restore --clean --if-exists --single-transaction` into the library's
+#                   database as the superuser (owners and grants as they were; all or nothing), start vision.
+#                   The database and its roles must exist: docker/postgres/init/20-mathnotes.sh makes them
 # Whatever the part held after the backup was taken is lost: take a fresh backup first if unsure.
 # Settings: ENV_FILE (.env), HELPER_IMAGE (default: mathnotes/app of the current release).
 # shellcheck source-path=SCRIPTDIR
@@ -32,6 +35,7 @@ sums_match "$BACKUP" || die "$BACKUP does not match its SHA256SUMS"
 if [ "${#PARTS[@]}" -eq 0 ]; then
   if [ -d "$BACKUP/influxdb" ]; then PARTS+=(influxdb); fi
   if [ -f "$BACKUP/n8n-postgres.dump" ]; then PARTS+=(postgres); fi
+  if [ -f "$BACKUP/notes-postgres.dump" ]; then PARTS+=(notes); fi
   for volume in "${VOLUMES[@]}"; do
     if [ -f "$BACKUP/$volume.tar.gz" ]; then PARTS+=("$volume"); fi
   done
@@ -41,6 +45,7 @@ for part in "${PARTS[@]}"; do
   case "$part" in
     influxdb) [ -d "$BACKUP/influxdb" ] || die "$BACKUP has no influxdb/" ;;
     postgres) [ -f "$BACKUP/n8n-postgres.dump" ] || die "$BACKUP has no n8n-postgres.dump" ;;
+    notes) [ -f "$BACKUP/notes-postgres.dump" ] || die "$BACKUP has no notes-postgres.dump" ;;
     *)
       volume_service "$part" >/dev/null || die "unknown part: $part"
       [ -f "$BACKUP/$part.tar.gz" ] || die "$BACKUP has no $part.tar.gz"
@@ -67,6 +72,12 @@ for part in "${PARTS[@]}"; do
       dc stop n8n
       dc exec -T postgres pg_restore -U n8n -d n8n --clean --if-exists --no-owner < "$BACKUP/n8n-postgres.dump"
       dc start n8n
+      ;;
+    notes)
+      say "notes library <- $BACKUP/notes-postgres.dump"
+      dc stop vision
+      dc exec -T postgres pg_restore -U n8n -d mathnotes --clean --if-exists --single-transaction < "$BACKUP/notes-postgres.dump"
+      dc start vision
       ;;
     *)
       service="$(volume_service "$part")"

@@ -12,6 +12,9 @@
 - ``compose build`` records the images (``image ls`` / ``image rm`` list and remove them);
 - ``compose kill -s SIG SERVICE`` and ``compose exec SERVICE nginx -s reload`` signal the real
   process whose pid is in ``pids/SERVICE`` (SIGHUP for the reload), when there is one;
+- ``compose exec [-T] SERVICE CMD...`` for a service a test registered in ``exec/SERVICE.json``
+  (``{"path": [folders], "env": {...}}``) runs CMD here, found in those folders, with that environment added
+  (e.g. ``PGHOST``/``PGPORT`` of a real PostgreSQL for ``pg_dump``), stdin and stdout passed through;
 - ``run -v NAME:/path IMAGE python ...`` runs the command here, with named volumes as folders
   under ``volumes/`` and each container path in the arguments replaced by its host folder.
 
@@ -24,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,6 +126,7 @@ class Compose:
         self.doc: dict[str, Any] = yaml.safe_load(self.text)
         self.env = {**_env_file(self.env_path), **os.environ}
         self.sub, self.args = args[0], args[1:]
+        self.code = 0
 
     def entry(self) -> dict[str, Any]:
         return {
@@ -178,6 +183,8 @@ class Compose:
             self.state.signal(self.args[2], signal.Signals[name])
         elif self.sub == "exec" and self.args[-3:] == ["nginx", "-s", "reload"]:
             self.state.signal("nginx", signal.SIGHUP)
+        elif self.sub == "exec" and (self.state.dir / "exec" / f"{self._exec_service()}.json").is_file():
+            self.code = self._exec()
         elif self.sub in ("stop", "start"):
             pass
         elif self.sub == "logs":
@@ -185,6 +192,19 @@ class Compose:
         else:
             raise Fail(f"compose {self.sub} {' '.join(self.args)} is not known to the fake")
         return entry
+
+    def _exec_service(self) -> str:
+        args = [a for a in self.args if a != "-T"]
+        return args[0] if args else ""
+
+    def _exec(self) -> int:
+        args = [a for a in self.args if a != "-T"]
+        target = json.loads((self.state.dir / "exec" / f"{args[0]}.json").read_text())
+        found = shutil.which(args[1], path=os.pathsep.join(target["path"]))
+        if found is None:
+            raise Fail(f"{args[1]}: not found in the container of {args[0]}")
+        env = {**os.environ, **target["env"]}
+        return subprocess.run([found, *args[2:]], env=env, check=False, timeout=600).returncode
 
 
 def _inspect(state: State, args: list[str]) -> None:
@@ -248,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         if args[:1] == ["compose"]:
-            entry.update(Compose(state, args[1:]).run())
+            compose = Compose(state, args[1:])
+            entry.update(compose.run())
+            code = compose.code
         elif args[:1] == ["inspect"]:
             _inspect(state, args[1:])
         elif args[:1] == ["image"]:
