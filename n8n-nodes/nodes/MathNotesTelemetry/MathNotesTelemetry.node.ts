@@ -9,7 +9,8 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { asNodeError, CREDENTIAL, errorItem, mathNotesRequest } from '../shared/transport';
 import type { Envelope } from './points';
-import { parseTagPairs, splitList, toEnvelope } from './points';
+import { parseTagPairs, toEnvelope } from './points';
+import { splitList } from '../shared/text';
 
 interface TelemetryOptions {
 	extraTags?: string;

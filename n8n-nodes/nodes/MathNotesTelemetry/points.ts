@@ -1,5 +1,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
+import { splitList } from '../shared/text';
+
 /** One point for `POST /api/ingest`: the telemetry envelope with its measurement. */
 export interface Envelope extends IDataObject {
 	measurement: string;
@@ -15,14 +17,6 @@ export interface PointSpec {
 	tagNames: string[];
 	extraTags: Record<string, string>;
 	timestampProperty: string;
-}
-
-/** `a, b ,c` → `['a', 'b', 'c']`. */
-export function splitList(text: string): string[] {
-	return text
-		.split(',')
-		.map((part) => part.trim())
-		.filter((part) => part.length > 0);
 }
 
 /** `site=lab, room=2` → `{site: 'lab', room: '2'}`; throws on an entry without `=`. */

@@ -8,8 +8,10 @@ import type {
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { asNodeError, CREDENTIAL, errorItem, mathNotesRequest } from '../shared/transport';
+import type { NoteOptions } from './note-fields';
+import { noteFields } from './note-fields';
 
-interface VisionOptions {
+interface VisionOptions extends NoteOptions {
 	format?: string;
 	language?: string;
 	prompt?: string;
@@ -135,6 +137,13 @@ export class MathNotesVision implements INodeType {
 						default: 'markdown',
 					},
 					{
+						displayName: 'Keep Image',
+						name: 'keepImage',
+						type: 'boolean',
+						default: true,
+						description: 'Whether the saved note keeps a small thumbnail of the page',
+					},
+					{
 						displayName: 'Language',
 						name: 'language',
 						type: 'options',
@@ -147,12 +156,51 @@ export class MathNotesVision implements INodeType {
 						description: 'Language of the answer',
 					},
 					{
+						displayName: 'Note Source',
+						name: 'noteSource',
+						type: 'options',
+						options: [
+							{ name: 'API', value: 'api' },
+							{ name: 'CLI', value: 'cli' },
+							{ name: 'N8n', value: 'n8n' },
+							{ name: 'Node-RED', value: 'nodered' },
+							{ name: 'Open WebUI', value: 'openwebui' },
+							{ name: 'Page', value: 'page' },
+						],
+						default: 'n8n',
+						description: 'Where the saved note says the page came from',
+					},
+					{
+						displayName: 'Note Tags',
+						name: 'tags',
+						type: 'string',
+						default: '',
+						placeholder: 'calculus, homework',
+						description: 'Comma-separated tags of the saved note (at most 20, each at most 40 characters)',
+					},
+					{
+						displayName: 'Note Title',
+						name: 'title',
+						type: 'string',
+						default: '',
+						description:
+							'Title of the saved note (at most 200 characters); empty: the first heading or line of the answer',
+					},
+					{
 						displayName: 'Prompt',
 						name: 'prompt',
 						type: 'string',
 						typeOptions: { rows: 3 },
 						default: '',
 						description: 'Extra instructions for the model, e.g. "only problem 3"',
+					},
+					{
+						displayName: 'Save to Library',
+						name: 'save',
+						type: 'boolean',
+						default: true,
+						description:
+							'Whether to keep the answer as a note in the library (the answer then carries its note_id)',
 					},
 					{
 						displayName: 'Timeout (Ms)',
@@ -203,6 +251,7 @@ export class MathNotesVision implements INodeType {
 					task,
 					language: options.language ?? 'auto',
 					format: options.format ?? 'markdown',
+					...noteFields(options),
 				};
 				if (options.prompt) body.prompt = options.prompt;
 				if (options.useCache === false) body.cache = false;

@@ -19,6 +19,7 @@ export interface MathNotesCall {
 	method: IHttpRequestMethods;
 	path: string;
 	body?: IDataObject | IDataObject[];
+	qs?: IDataObject;
 	timeout?: number;
 }
 
@@ -62,6 +63,7 @@ export async function mathNotesRequest(
 		method: call.method,
 		url: joinUrl(credentials.baseUrl, call.path),
 		body: call.body,
+		qs: call.qs,
 		json: true,
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
