@@ -1,18 +1,21 @@
 """
 title: Math Notes Vision
 author: Math Notes Suite
-version: 0.1.0
+version: 0.2.0
 license: MIT
-description: Read a photo of maths notes (attached, or a URL) via the Math Notes vision API; Markdown + LaTeX.
+description: Read photos of maths notes via the Math Notes vision API; search the notes library kept from them.
 requirements: requests
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib
+import math
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -26,6 +29,12 @@ FILE_CONTENT_URL = re.compile(r"^/api/v1/files/([^/?#]+)/content(?:[/?#]|$)")
 FILE_ID = re.compile(r"[\w.-]{1,128}")
 # where an image comes from: ("url", a data: or http(s) URL) or ("file", an Open WebUI file id)
 ImageRef = tuple[str, str]
+SEARCH_MODES = ("auto", "words", "formula", "meaning")
+MAX_RESULTS = 20  # notes per search_notes answer (the API allows 100; this is what a chat can hold)
+MAX_QUERY_CHARS = 2000
+MAX_FORMULA_CHARS = 300  # longer formulas of a result are left out of the answer
+LATEX_HINT = re.compile(r"\\[A-Za-z]+|[\^_{}]")
+DOLLAR = re.compile(r"(?<!\\)\$")
 
 
 # --- pure helpers ---------------------------------------------------------------
@@ -98,10 +107,10 @@ def image_refs(
     return [ref for ref in found if ref is not None]
 
 
-def render_answer(answer: dict[str, Any]) -> str:
+def render_answer(answer: dict[str, Any], base_url: str = "") -> str:
     """The vision answer as Markdown Open WebUI renders ($…$ and $$…$$ are KaTeX), the API's ``notes``
     (what limited the answer: a task the offline backend cannot do, an answer cut short) as a quote the
-    user sees, and a one-line footer."""
+    user sees, and a one-line footer (with a link to the saved note when there is one)."""
     markdown = str(answer.get("markdown") or "").strip() or "_The page appears to be empty._"
     raw_notes = answer.get("notes")
     notes = [str(note).strip() for note in raw_notes if str(note).strip()] if isinstance(raw_notes, list) else []
@@ -112,6 +121,8 @@ def render_answer(answer: dict[str, Any]) -> str:
     timings = answer.get("timings")
     if isinstance(timings, dict) and isinstance(timings.get("total_ms"), (int, float)):
         footer.append(f"{timings['total_ms'] / 1000:.1f} s")
+    if isinstance(answer.get("note_id"), str):
+        footer.append(f"[saved]({note_link(base_url, answer['note_id'])})" if base_url else "saved")
     return f"{markdown}{limits}\n\n<sub>Math Notes vision · {' · '.join(footer)}</sub>"
 
 
@@ -122,6 +133,114 @@ def describe_error(status: int, body: Any) -> str:
         rid = f" (request {error['request_id']})" if error.get("request_id") else ""
         return f"{error.get('code', 'error')}: {error.get('message', '')}{rid}"
     return f"HTTP {status}"
+
+
+def limit_value(value: object, default: int) -> int:
+    """How many notes to show, from what a model sends: a number or one in a string (``"5"``); 0 or empty
+    gives ``default``; cut to 1..MAX_RESULTS. ValueError for anything else."""
+    try:
+        number = float((value.strip() or 0) if isinstance(value, str) else value)  # type: ignore[arg-type]
+        if isinstance(value, bool) or not math.isfinite(number):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"limit must be a number, not {value!r}") from None
+    return max(1, min(MAX_RESULTS, int(number) or default))
+
+
+def search_params(query: str, mode: str = "", limit: int = 5) -> dict[str, str]:
+    """The ``GET /api/notes`` parameters for a tool call. ``auto`` (or empty): ``$…$`` in the query is the
+    formula and the words around it are ``q``; a query that looks like LaTeX is the formula; else words.
+    ``formula``: the query (its ``$…$`` if it has any) as ``formula``; ``words`` / ``meaning``: ``q``."""
+    query = " ".join(str(query or "").split())[:MAX_QUERY_CHARS]
+    mode = (mode or "auto").strip().lower()
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of: {', '.join(SEARCH_MODES)}")
+    if not query:
+        raise ValueError("say what to look for: words, or a formula in LaTeX")
+    parts = DOLLAR.split(query.replace("$$", "$"))
+    maths = " ".join(p.strip() for p in parts[1::2] if p.strip())
+    words = " ".join(" ".join(p.split()) for p in parts[::2] if p.strip())
+    params: dict[str, str] = {"limit": str(limit)}
+    if mode in ("words", "meaning"):
+        params.update(q=query, mode=mode)
+    elif mode == "formula":
+        params.update(formula=maths or query.replace("$", ""), mode=mode)
+    elif maths:
+        params.update(formula=maths, **({"q": words} if words else {}))
+    elif LATEX_HINT.search(query):
+        params["formula"] = query
+    else:
+        params["q"] = query
+    return params
+
+
+def plain_snippet(snippet: str) -> str:
+    """The API's snippet (HTML-escaped, hits in ``<mark>``) as one line of Markdown: hits in **bold**,
+    ``$…$`` math kept (no bold inside it), a ``$`` whose partner the excerpt cut off dropped."""
+    text = re.sub(r"[\x01\x02]", "", snippet).replace("<mark>", "\x01").replace("</mark>", "\x02")
+    text = " ".join(html.unescape(text).split()).replace("$$", "$")
+    dollars = [m.start() for m in DOLLAR.finditer(text)]
+    if len(dollars) % 2:
+        # hits are words, never math: an odd number of $ before the first hit means the excerpt starts in
+        # the middle of a formula, so the first $ is the orphan; otherwise the last one is
+        hit = text.find("\x01")
+        first_orphan = hit >= 0 and sum(1 for at in dollars if at < hit) % 2 == 1
+        at = dollars[0] if first_orphan else dollars[-1]
+        text = text[:at] + text[at + 1 :]
+    parts = DOLLAR.split(text)
+    for i, part in enumerate(parts):
+        parts[i] = part.replace("\x01", "**").replace("\x02", "**") if i % 2 == 0 else re.sub("[\x01\x02]", "", part)
+    return "$".join(parts).strip()
+
+
+def note_link(base_url: str, note_id: str) -> str:
+    """The phone page opened on a note: ``<base>/#note=<id>``."""
+    return f"{base_url.rstrip('/')}/#note={note_id}"
+
+
+def when_created(value: Any) -> str:
+    """``2026-03-01 14:05 UTC`` from the API's ISO 8601 time (a time without a zone is UTC)."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)[:32]
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_note(number: int, note: dict[str, Any], base_url: str) -> str:
+    title = " ".join(str(note.get("title") or "Untitled page").split())
+    facts = [when_created(note.get("created_at")), str(note.get("task") or "")]
+    tags = note.get("tags")
+    if isinstance(tags, list) and tags:
+        facts.append(" ".join(f"`{tag}`" for tag in tags if isinstance(tag, str)))
+    matched = note.get("matched")
+    if isinstance(matched, list) and matched:
+        facts.append("matched by " + ", ".join(str(m) for m in matched))
+    note_id = str(note.get("id") or "")
+    facts.append(f"[open the note]({note_link(base_url, note_id)})" if base_url else f"note `{note_id}`")
+    lines = [f"### {number}. {title}", " · ".join(fact for fact in facts if fact)]
+    snippet = plain_snippet(str(note.get("snippet") or ""))
+    if snippet:
+        lines.append(f"> {snippet}")
+    raw = note.get("formulas")
+    formulas = [" ".join(str(f).replace("$", "").split()) for f in raw] if isinstance(raw, list) else []
+    shown = [f"${f}$" for f in formulas if f and len(f) <= MAX_FORMULA_CHARS]
+    if shown:
+        lines.append("Formulas: " + " · ".join(shown))
+    return "\n\n".join(lines)
+
+
+def render_notes(page: dict[str, Any], base_url: str) -> str:
+    """A page of ``GET /api/notes`` as Markdown: a line saying how it was searched, then each note (title,
+    date, task, tags, a link to it, the snippet and its first formulas with ``$…$`` for KaTeX)."""
+    notes = [note for note in page.get("notes") or [] if isinstance(note, dict)]
+    modes = ", ".join(str(m) for m in page.get("modes") or []) or "none"
+    if not notes:
+        return f"No notes match (searched by {modes})."
+    more = " More match: ask for a higher limit or a narrower query." if page.get("next_cursor") else ""
+    head = f"{len(notes)} note{'s' if len(notes) != 1 else ''} found (searched by {modes}).{more}"
+    return "\n\n".join([head, *(render_note(i, note, base_url) for i, note in enumerate(notes, 1))])
 
 
 # --- I/O: an upload read through Open WebUI (module functions: every method of Tools becomes a tool) ---
@@ -156,7 +275,47 @@ async def find_image(
     return None
 
 
+def user_key(user: dict[str, Any] | None) -> str:
+    """The personal key a user set in the tool's user valves (Open WebUI puts them in ``__user__["valves"]``)."""
+    valves = (user or {}).get("valves")
+    key = valves.get("API_KEY") if isinstance(valves, dict) else getattr(valves, "API_KEY", "")
+    return str(key or "").strip()
+
+
+async def emit(emitter: EventEmitter | None, description: str, done: bool = False) -> None:
+    if emitter is not None:
+        await emitter({"type": "status", "data": {"description": description, "done": done}})
+
+
+async def call_api(
+    valves: Any, key: str, request: tuple[str, str, str], emitter: EventEmitter | None, **kwargs: Any
+) -> dict[str, Any] | str:
+    """The JSON answer of a vision API call, or one sentence saying why there is none (also as the last
+    status). ``request``: (method, path, what failed: e.g. "could not analyse the image")."""
+    method, path, failed = request
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = f"{valves.VISION_URL.rstrip('/')}{path}"
+    try:
+        response = await asyncio.to_thread(
+            requests.request, method, url, headers=headers, timeout=valves.TIMEOUT_S, **kwargs
+        )
+    except requests.RequestException as err:
+        await emit(emitter, "The vision service is unreachable", done=True)
+        return f"The Math Notes vision service at {valves.VISION_URL} could not be reached: {err}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400 or not isinstance(body, dict):
+        message = describe_error(response.status_code, body)
+        await emit(emitter, f"Failed: {message}", done=True)
+        return f"The vision service {failed} — {message}"
+    return body
+
+
 # --- the tool ---------------------------------------------------------------------
+
+SECRET: dict[str, Any] = {"input": {"type": "password"}}  # Open WebUI 0.12 masks the field in the valves form
 
 
 class Tools:
@@ -165,9 +324,33 @@ class Tools:
             default="http://vision:3001",
             description="Base URL of the Math Notes vision API (the service, or the nginx front door)",
         )
-        API_KEY: str = Field(default="", description="Bearer key from VISION_API_KEYS (empty when the API is open)")
+        API_KEY: str = Field(
+            default="",
+            description="Bearer key from VISION_API_KEYS (empty when the API is open); its notes library is shared "
+            "by every user without a personal key",
+            json_schema_extra=SECRET,
+        )
         DEFAULT_LANGUAGE: str = Field(default="auto", description="Answer language: auto, zh or en")
         TIMEOUT_S: float = Field(default=180.0, description="Seconds to wait for an answer")
+        PUBLIC_URL: str = Field(
+            default="",
+            description="Address users open the phone page at, e.g. https://DOMAIN/ : links to notes are "
+            "<PUBLIC_URL>/#note=<id> (empty: the note ids, no links)",
+        )
+        SEARCH_LIMIT: int = Field(default=5, description=f"Notes a search returns unless asked (1-{MAX_RESULTS})")
+        SHARED_LIBRARY: bool = Field(
+            default=True,
+            description="Users without a personal key use API_KEY's library (shared by them all). Off: their "
+            "pages are read but not saved, and search_notes asks for a personal key",
+        )
+
+    class UserValves(BaseModel):
+        API_KEY: str = Field(
+            default="",
+            description="Your own key from VISION_API_KEYS: your pages are saved to, and searched in, your own "
+            "notes library (empty: the tool's shared key)",
+            json_schema_extra=SECRET,
+        )
 
     def __init__(self) -> None:
         self.valves = self.Valves()
@@ -197,41 +380,62 @@ class Tools:
         :param language: answer language: zh, en or auto (empty uses the tool's default)
         """
 
-        async def status(description: str, done: bool = False) -> None:
-            if __event_emitter__ is not None:
-                await __event_emitter__({"type": "status", "data": {"description": description, "done": done}})
-
         task = (task or "transcribe").strip().lower()
         if task not in TASKS:
-            await status(f"Unknown task {task!r}", done=True)
+            await emit(__event_emitter__, f"Unknown task {task!r}", done=True)
             return f"Unknown task {task!r}; use one of: {', '.join(TASKS)}."
         language = (language or self.valves.DEFAULT_LANGUAGE or "auto").strip().lower()
         if language not in LANGUAGES:
             language = "auto"
         image = await find_image(image_url, __messages__, __files__, __user__)
         if image is None:
-            await status("No image found", done=True)
+            await emit(__event_emitter__, "No image found", done=True)
             return "No image found: attach a photo of the notes to the chat, or give an image URL."
         body: dict[str, Any] = {"image": image, "task": task, "language": language, "format": "markdown"}
-        if prompt.strip():
-            body["prompt"] = prompt.strip()
-        headers = {"Authorization": f"Bearer {self.valves.API_KEY}"} if self.valves.API_KEY else {}
-        url = f"{self.valves.VISION_URL.rstrip('/')}/api/vision/analyze"
-        await status(f"Reading the notes ({task})…")
+        body.update(source="openwebui", **({"prompt": prompt.strip()} if prompt.strip() else {}))
+        key = user_key(__user__)
+        if not key and not self.valves.SHARED_LIBRARY:
+            body["save"] = False  # no personal library to keep it in
+        await emit(__event_emitter__, f"Reading the notes ({task})…")
+        request = ("POST", "/api/vision/analyze", "could not analyse the image")
+        answer = await call_api(self.valves, key or self.valves.API_KEY, request, __event_emitter__, json=body)
+        if isinstance(answer, str):
+            return answer
+        await emit(__event_emitter__, "Done", done=True)
+        return render_answer(answer, self.valves.PUBLIC_URL.strip())
+
+    async def search_notes(
+        self,
+        query: str,
+        mode: str = "auto",
+        limit: int = 0,
+        __user__: dict[str, Any] | None = None,
+        __event_emitter__: EventEmitter | None = None,
+    ) -> str:
+        """
+        Search the user's saved maths notes (every page read by analyze_math_image or the Math Notes apps is
+        kept) by words, by formula or by meaning, and return the matching notes with dates, excerpts, formulas
+        and links. Use it when the user wants to find, recall or look back at their notes, e.g. "where did I do
+        integration by parts?", "find the page with $\\int_0^1 x^2\\,dx$", "my notes on eigenvalues".
+        :param query: words (any language) or a LaTeX formula; put a formula among words in $…$
+        :param mode: auto (a formula by formula, words by words), words, formula, or meaning (related topics)
+        :param limit: how many notes to return, 1 to 20 (0 uses the tool's default)
+        """
+
+        key = user_key(__user__)
+        if not key and not self.valves.SHARED_LIBRARY:
+            await emit(__event_emitter__, "No personal key", done=True)
+            return "Searching notes needs your own Math Notes key: set API_KEY in this tool's user valves."
         try:
-            response = await asyncio.to_thread(
-                requests.post, url, json=body, headers=headers, timeout=self.valves.TIMEOUT_S
-            )
-        except requests.RequestException as err:
-            await status("The vision service is unreachable", done=True)
-            return f"The Math Notes vision service at {self.valves.VISION_URL} could not be reached: {err}"
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if response.status_code >= 400 or not isinstance(answer, dict):
-            message = describe_error(response.status_code, answer)
-            await status(f"Vision failed: {message}", done=True)
-            return f"The vision service could not analyse the image — {message}"
-        await status("Done", done=True)
-        return render_answer(answer)
+            params = search_params(query, mode, limit_value(limit, limit_value(self.valves.SEARCH_LIMIT, 5)))
+        except ValueError as err:
+            await emit(__event_emitter__, str(err), done=True)
+            return f"Cannot search: {err}."
+        await emit(__event_emitter__, "Searching the notes…")
+        request = ("GET", "/api/notes", "could not search the notes")
+        page = await call_api(self.valves, key or self.valves.API_KEY, request, __event_emitter__, params=params)
+        if isinstance(page, str):
+            return page
+        found = len(page.get("notes") or [])
+        await emit(__event_emitter__, f"{found} note{'s' if found != 1 else ''} found", done=True)
+        return render_notes(page, self.valves.PUBLIC_URL.strip())
