@@ -1,10 +1,11 @@
 """Deterministic embeddings for the fake model's ``POST /v1/embeddings`` (pure: no I/O).
 
-A text's vector is a hashed bag of its words: each token (the notes library's own tokenizer, so CJK
-gets character bigrams) adds ±1 at a position taken from a hash of the token, and the sum is scaled
-to length 1. Texts that share words are therefore nearer (higher cosine) than texts that share none,
-the same text always gets the same vector, and a test can compute the expected order itself with
-:func:`vector`. A text with no token at all (only spaces or punctuation) hashes as one token of its own.
+A text's vector is a hashed bag of its words: each token (``mathnotes.notes.text.tokens``, the notes
+library's own tokenizer: lowercase words, CJK as character bigrams, math left out) adds ±1 at a position
+taken from a hash of the token, and the sum is scaled to length 1. Texts that share words are therefore
+nearer (higher cosine) than texts that share none, the same text always gets the same vector, and a test
+can compute the expected order itself with :func:`vector`. A text with no token at all (only spaces,
+punctuation or math) hashes as one token of its own.
 
 :func:`answer` checks a request body the way OpenAI does and returns ``(status, payload)``.
 """
@@ -14,32 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import re
 import struct
 from typing import Any
+
+from mathnotes.notes.text import tokens
 
 __all__ = ["DEFAULT_DIMENSIONS", "MAX_DIMENSIONS", "MAX_INPUTS", "answer", "cosine", "tokens", "vector"]
 
 DEFAULT_DIMENSIONS = 1024  # DashScope text-embedding-v4's default, as EMBEDDING_DIMENSIONS
 MAX_DIMENSIONS = 4096
 MAX_INPUTS = 2048  # OpenAI's limit of inputs per request
-
-_WORD = re.compile(r"[^\W_]+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
-
-
-def tokens(text: str) -> list[str]:
-    """Lowercase words; runs of CJK characters as their character bigrams (the run itself when 1 char)."""
-    out: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        rest = 0
-        for run in _CJK.finditer(word):
-            out += [w for w in (word[rest : run.start()],) if w]
-            chars = run.group()
-            out += [chars[i : i + 2] for i in range(len(chars) - 1)] or [chars]
-            rest = run.end()
-        out += [w for w in (word[rest:],) if w]
-    return out
 
 
 def vector(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
