@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mathnotes.notes.text import query_terms, snippet
+
 from .tools import load_tool
 
 TOOL = sys.modules[type(load_tool("math_notes_vision")[0]).__module__]
@@ -65,9 +67,14 @@ def test_snippets_become_one_line_of_markdown() -> None:
     # math stays math: no bold inside it, $$ display math inline
     assert plain("<mark>area</mark> $$\\int_0^1 x^2 dx$$ is") == "**area** $\\int_0^1 x^2 dx$ is"
     assert plain("<mark>x</mark> and $<mark>x</mark>^2$") == "**x** and $x^2$"
-    # the excerpt cut a formula: its orphan $ goes, at the start or at the end
+    # the excerpt cut a formula (the cut end shows …): its orphan $ goes, at the start or at the end
     assert plain("…x^2 dx$ is the <mark>area</mark> of $y$") == "…x^2 dx is the **area** of $y$"
-    assert plain("the <mark>area</mark> is $\\int_0^1 x^2…") == "the **area** is \\int_0^1 x^2…"
+    assert plain("the <mark>area</mark> is $y$ or $\\int_0^1 x^2…") == "the **area** is $y$ or \\int_0^1 x^2…"
+    # cut at both ends: the reading that keeps LaTeX inside $…$
+    cut_twice = "…x^2 dx$ is the <mark>area</mark> of $\\frac{1}{3}$ and more…"
+    assert plain(cut_twice) == "…x^2 dx is the **area** of $\\frac{1}{3}$ and more…"
+    cut_twice = "…the <mark>area</mark> is $\\frac{1}{3}$ of $\\int_0^1 x^2…"
+    assert plain(cut_twice) == "…the **area** is $\\frac{1}{3}$ of \\int_0^1 x^2…"
     assert plain("costs \\$5 and $x$") == "costs \\$5 and $x$"
     assert plain("") == ""
 
@@ -113,3 +120,18 @@ def test_a_saved_analysis_links_to_its_note() -> None:
     assert TOOL.render_answer(answer, "https://n.test").endswith(f"· [saved](https://n.test/#note={'ab' * 16})</sub>")
     assert TOOL.render_answer(answer).endswith("m · saved</sub>")
     assert TOOL.render_answer({**answer, "note_id": None}).endswith("Math Notes vision · m</sub>")
+
+
+@pytest.mark.parametrize(
+    ("query", "width", "bold"),
+    [("integration parts", 160, True), ("x", 160, False), ("handy", 140, True), ("", 120, False)],
+)
+def test_snippets_of_the_library_keep_their_maths(query: str, width: int, bold: bool) -> None:
+    """Real snippets (the library's own ``snippet``: cut ends show …, hits may fall inside a formula): what
+    the chat shows between $…$ is always a piece of one of the page's formulas, never prose."""
+    formulas = ["\\int u\\,dv = uv - \\int v\\,du", "u = x", "dv = e^x dx"]
+    body = "We use ${}$ with ${}$ and ${}$. ".format(*formulas) * 3 + "Integration by parts is handy."
+    out = TOOL.plain_snippet(snippet(body, query_terms(query), width))
+    spans = DOLLARS.split(out)[1::2]
+    assert spans and all(any(span.strip("…") in formula for formula in formulas) for span in spans), out
+    assert "<mark>" not in out and ("**" in out) == bold  # "x" is found only inside formulas: no bold there

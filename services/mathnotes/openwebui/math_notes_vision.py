@@ -35,6 +35,7 @@ MAX_QUERY_CHARS = 2000
 MAX_FORMULA_CHARS = 300  # longer formulas of a result are left out of the answer
 LATEX_HINT = re.compile(r"\\[A-Za-z]+|[\^_{}]")
 DOLLAR = re.compile(r"(?<!\\)\$")
+LATEX_MARK = re.compile(r"\\[A-Za-z]+|[\^_{}=]")
 
 
 # --- pure helpers ---------------------------------------------------------------
@@ -176,21 +177,25 @@ def search_params(query: str, mode: str = "", limit: int = 5) -> dict[str, str]:
 
 def plain_snippet(snippet: str) -> str:
     """The API's snippet (HTML-escaped, hits in ``<mark>``) as one line of Markdown: hits in **bold**,
-    ``$…$`` math kept (no bold inside it), a ``$`` whose partner the excerpt cut off dropped."""
+    ``$…$`` math kept (no bold inside it), a ``$`` whose partner the excerpt cut off (``…``) dropped."""
     text = re.sub(r"[\x01\x02]", "", snippet).replace("<mark>", "\x01").replace("</mark>", "\x02")
     text = " ".join(html.unescape(text).split()).replace("$$", "$")
     dollars = [m.start() for m in DOLLAR.finditer(text)]
     if len(dollars) % 2:
-        # hits are words, never math: an odd number of $ before the first hit means the excerpt starts in
-        # the middle of a formula, so the first $ is the orphan; otherwise the last one is
-        hit = text.find("\x01")
-        first_orphan = hit >= 0 and sum(1 for at in dollars if at < hit) % 2 == 1
-        at = dollars[0] if first_orphan else dollars[-1]
-        text = text[:at] + text[at + 1 :]
+        head, tail = (text[:at] + text[at + 1 :] for at in (dollars[0], dollars[-1]))
+        if text.startswith("…") != text.endswith("…"):  # cut at one end: the orphan is there
+            text = head if text.startswith("…") else tail
+        else:  # cut at both ends (or an odd $ in the note): the reading whose maths looks more like maths
+            text = head if mathiness(head) > mathiness(tail) else tail
     parts = DOLLAR.split(text)
     for i, part in enumerate(parts):
         parts[i] = part.replace("\x01", "**").replace("\x02", "**") if i % 2 == 0 else re.sub("[\x01\x02]", "", part)
     return "$".join(parts).strip()
+
+
+def mathiness(text: str) -> int:
+    """LaTeX marks (commands, ``^ _ { } =``) inside ``$…$`` minus those outside."""
+    return sum(len(LATEX_MARK.findall(part)) * (1 if i % 2 else -1) for i, part in enumerate(DOLLAR.split(text)))
 
 
 def note_link(base_url: str, note_id: str) -> str:
