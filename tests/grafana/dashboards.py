@@ -9,11 +9,24 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DASHBOARDS", "GRAFANA", "NAMES", "datasource", "load", "panels", "schema"]
+__all__ = [
+    "DASHBOARDS",
+    "GRAFANA",
+    "INFLUX_NAMES",
+    "NAMES",
+    "SQL_NAMES",
+    "datasource",
+    "datasource_of",
+    "load",
+    "panels",
+    "schema",
+]
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
-NAMES = ("telemetry-overview", "ingest-pipeline", "vision-api")
+INFLUX_NAMES = ("telemetry-overview", "ingest-pipeline", "vision-api")  # InfluxQL on the InfluxDB datasource
+SQL_NAMES = ("notes",)  # SQL on the notes library's PostgreSQL datasource
+NAMES = INFLUX_NAMES + SQL_NAMES
 
 
 def load(name: str) -> dict[str, Any]:
@@ -26,11 +39,16 @@ def schema() -> dict[str, Any]:
     return data
 
 
-def datasource() -> dict[str, Any]:
-    """The one provisioned datasource."""
-    doc = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text())
+def datasource(file: str = "influxdb") -> dict[str, Any]:
+    """The datasource provisioned by ``provisioning/datasources/<file>.yaml`` (one per file)."""
+    doc = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / f"{file}.yaml").read_text())
     (ds,) = doc["datasources"]
     return dict(ds)
+
+
+def datasource_of(name: str) -> dict[str, Any]:
+    """The datasource dashboard ``name`` reads."""
+    return datasource("postgres" if name in SQL_NAMES else "influxdb")
 
 
 def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:

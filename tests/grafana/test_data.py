@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.servers import InfluxDB1, wait_until
 
 from ..nodered.harness import Suite
-from .dashboards import NAMES, datasource, load, panels
+from .dashboards import INFLUX_NAMES, datasource, load, panels
 from .macros import Variable, expand, interval_for
 
 DEFAULT_MAX_DATA_POINTS = 1000  # Grafana uses about the panel's width in pixels
@@ -121,7 +121,7 @@ def _evaluate(dashboard: dict[str, Any], influxdb: InfluxDB1, db: str) -> dict[s
     return problems
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", INFLUX_NAMES)
 def test_every_query_returns_data_from_the_real_pipeline(name: str, filled: Suite, influxdb: InfluxDB1) -> None:
     dashboard = load(name)
     problems: dict[str, str] = {}

@@ -8,12 +8,20 @@ import jsonschema
 import pytest
 import yaml
 
-from .dashboards import DASHBOARDS, GRAFANA, NAMES, datasource, load, panels, schema
+from .dashboards import DASHBOARDS, GRAFANA, NAMES, SQL_NAMES, datasource, datasource_of, load, panels, schema
 from .macros import Variable, expand
+from .sqlmacros import SqlVariable, expand_sql
 
 
-def test_the_dashboard_folder_holds_exactly_the_three_dashboards() -> None:
+def test_the_dashboard_folder_holds_exactly_the_shipped_dashboards() -> None:
     assert sorted(p.stem for p in DASHBOARDS.glob("*.json")) == sorted(NAMES)
+
+
+def _sql_target(change: dict[str, object]) -> dict[str, object]:
+    """notes.json with its first panel's target changed."""
+    notes = load("notes")
+    first = notes["panels"][0]
+    return {**notes, "panels": [{**first, "targets": [{**first["targets"][0], **change}]}]}
 
 
 def test_the_schema_is_a_valid_schema_and_rejects_what_grafana_cannot_load() -> None:
@@ -29,7 +37,14 @@ def test_the_schema_is_a_valid_schema_and_rejects_what_grafana_cannot_load() -> 
             **good,
             "panels": [{**good["panels"][0], "targets": [{**good["panels"][0]["targets"][0], "query": "SELECT 1"}]}],
         },
+        _sql_target({"rawSql": "SELECT count(*) FROM notes"}),  # no $__timeFilter: every note ever
+        _sql_target({"format": "timeseries"}),
+        _sql_target({"datasource": {"type": "grafana-postgresql-datasource", "uid": "other"}}),
+        _sql_target({"datasource": {"type": "postgres", "uid": "mathnotes-postgres"}}),
+        {k: v for k, v in _sql_target({}).items() if k != "templating"},
+        {**load("notes"), "templating": {"list": [{**load("notes")["templating"]["list"][0], "query": "SHOW TABLES"}]}},
     ]
+    assert not list(validator.iter_errors(load("notes")))
     for doc in broken:
         assert list(validator.iter_errors(doc)), doc.get("uid")
 
@@ -42,11 +57,10 @@ def test_dashboard_matches_the_schema(name: str) -> None:
 
 
 def test_uids_are_fixed_and_distinct_and_use_the_provisioned_datasource() -> None:
-    ds = datasource()
     uids = {load(n)["uid"] for n in NAMES}
-    assert uids == {"mathnotes-telemetry", "mathnotes-ingest", "mathnotes-vision"}
+    assert uids == {"mathnotes-telemetry", "mathnotes-ingest", "mathnotes-vision", "mathnotes-notes"}
     for name in NAMES:
-        dash = load(name)
+        dash, ds = load(name), datasource_of(name)
         for panel in panels(dash):
             refs = [panel.get("datasource"), *(t["datasource"] for t in panel.get("targets", []))]
             assert all(r == {"type": ds["type"], "uid": ds["uid"]} for r in refs if r), (name, panel["title"])
@@ -72,6 +86,16 @@ def test_panels_do_not_overlap_and_ids_are_unique(name: str) -> None:
 def test_every_variable_a_query_uses_is_defined_before_use(name: str) -> None:
     dash = load(name)
     defined: dict[str, Variable] = {}
+    if name in SQL_NAMES:
+        sql: dict[str, SqlVariable] = {}
+        for var in dash["templating"]["list"]:
+            if var["type"] == "query":
+                expand_sql(var["query"], sql, 0, 1, 1000)  # raises on an unknown variable or macro
+            sql[var["name"]] = SqlVariable(var["name"], ("x",), bool(var.get("multi") or var.get("includeAll")))
+        for panel in panels(dash):
+            for t in panel.get("targets", []):
+                expand_sql(t["rawSql"], sql, 0, 1, 1000)
+        return
     for var in dash["templating"]["list"]:
         if var["type"] == "query":
             expand(var["query"], defined, 0, 1, 1000)  # raises on an unknown variable
@@ -90,6 +114,14 @@ def test_provisioning_files() -> None:
     assert ds["url"] == "${INFLUX_URL}" and ds["jsonData"]["dbName"] == "${INFLUX_BUCKET}"
     raw = (GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text()
     assert not re.search(r"(?i)token\s+[a-z0-9_-]{20,}", raw), "no literal token"
+    pg = datasource("postgres")
+    assert (pg["uid"], pg["type"], pg["access"]) == ("mathnotes-postgres", "grafana-postgresql-datasource", "proxy")
+    assert (pg["url"], pg["user"], pg["jsonData"]["database"]) == ("${NOTES_DB_HOST}", "mathnotes_grafana", "mathnotes")
+    assert pg["secureJsonData"] == {"password": "${MATHNOTES_GRAFANA_DB_PASSWORD}"}
+    assert pg["jsonData"]["sslmode"] == "${NOTES_DB_SSLMODE}" and not pg.get("isDefault")
+    init = (GRAFANA.parent / "docker" / "postgres" / "init" / "20-mathnotes.sh").read_text()
+    limit = re.search(r"mathnotes_grafana WITH .*?CONNECTION LIMIT (\d+)", init, re.DOTALL)
+    assert limit and pg["jsonData"]["maxOpenConns"] <= int(limit.group(1)), "Grafana's pool fits its role's limit"
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "provider.yaml").read_text())
     (prov,) = provider["providers"]
     assert prov["type"] == "file" and prov["options"]["path"].rstrip("/").endswith("dashboards")
@@ -128,13 +160,36 @@ WANTED = {
         ("cache hit ratio", "stat", r"sum\(\"hits\"\) / sum\(\"total\"\).*\"cached\" = 'true'"),
         ("upstream errors", "stat", r'"status" =~ /\^50\[234\]\$/'),
     ],
+    "notes": [
+        (
+            "notes per day by task and language",
+            "timeseries",
+            r"^SELECT \$__timeGroupAlias\(created_at, 1d\), task \|\| ' · ' \|\| language AS metric, count\(\*\)",
+        ),
+        (
+            "share of checked steps marked wrong",
+            "stat",
+            r"sum\(wrong_steps\)::float8 / NULLIF\(sum\(checked_steps\), 0\)",
+        ),
+        ("the same per day", "timeseries", r"\$__timeGroupAlias\(created_at, 1d\), sum\(wrong_steps\)::float8"),
+        (
+            "most frequent formulas",
+            "table",
+            r"f\.norm .* FROM note_formulas f .*GROUP BY f\.norm ORDER BY count\(\*\) DESC",
+        ),
+        (
+            "search latency percentiles per mode",
+            "timeseries",
+            r"percentile_cont\(0\.95\) WITHIN GROUP \(ORDER BY s\.ms\) .*unnest\(string_to_array\(s\.modes",
+        ),
+    ],
 }
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_dashboard_shows_what_the_issue_asks_for(name: str) -> None:
     dash = load(name)
-    queries = [(p["type"], t["query"]) for p in panels(dash) for t in p.get("targets", [])]
+    queries = [(p["type"], t.get("query") or t["rawSql"]) for p in panels(dash) for t in p.get("targets", [])]
     missing = [
         what for what, kind, pattern in WANTED[name] if not any(k == kind and re.search(pattern, q) for k, q in queries)
     ]
