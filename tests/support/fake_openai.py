@@ -107,6 +107,9 @@ def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: with Nagle's algorithm the body waits for the client's
+    # delayed ACK of the headers (~40 ms on Linux), a latency no real endpoint adds
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
