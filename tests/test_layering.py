@@ -31,6 +31,7 @@ PURE = (
     "mathnotes.notes.answers",
     "mathnotes.notes.bound",
     "mathnotes.notes.errors",
+    "mathnotes.notes.exchange",
     "mathnotes.notes.formulas",
     "mathnotes.notes.latex",
     "mathnotes.notes.model",

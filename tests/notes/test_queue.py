@@ -213,7 +213,7 @@ def test_the_writer_outlives_a_failing_idle_hook(
     monkeypatch.setattr(notes_queue, "IDLE_EVERY_S", 0.0)
     calls: list[int] = []
 
-    def idle() -> None:
+    def idle() -> bool:
         calls.append(1)
         raise RuntimeError("backfill failed")
 

@@ -1,7 +1,7 @@
 """Vectors for meaning search: an OpenAI-compatible ``POST {base}/embeddings``.
 
 One request carries at most :data:`BATCH` texts, each cut to :data:`MAX_CHARS`, with ``model``, ``input``
-and ``dimensions``; it is bounded by ``timeout_s`` and never follows a redirect. The answer is checked
+and ``dimensions``; it is bounded by ``timeout_s`` in all and never follows a redirect. The answer is checked
 (one vector per input, each of ``dimensions`` finite numbers) and the vectors come back L2-normalised,
 so cosine distance and inner product agree. Anything else raises :class:`EmbeddingError`; the caller
 leaves the note's vector empty and a later backfill pass tries again. No API key: no embedder, no meaning
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import requests
@@ -37,27 +38,32 @@ class Embedder:
         self._session.headers["Authorization"] = f"Bearer {api_key}"
         self._session.trust_env = False  # no proxy or .netrc from the environment
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One unit vector per text (in order), in requests of at most :data:`BATCH`."""
+    def embed(self, texts: list[str], timeout_s: float | None = None) -> list[list[float]]:
+        """One unit vector per text (in order), in requests of at most :data:`BATCH` (each within the timeout)."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), BATCH):
-            vectors += self._request([t[:MAX_CHARS] or " " for t in texts[start : start + BATCH]])
+            batch = [t[:MAX_CHARS] or " " for t in texts[start : start + BATCH]]
+            vectors += self._request(batch, self.timeout_s if timeout_s is None else timeout_s)
         return vectors
 
-    def _request(self, inputs: list[str]) -> list[list[float]]:
+    def _request(self, inputs: list[str], timeout_s: float) -> list[list[float]]:
         body = {"model": self.model, "input": inputs, "dimensions": self.dimensions, "encoding_format": "float"}
+        deadline = time.monotonic() + timeout_s
         try:
-            with self._session.post(
-                self.url, json=body, timeout=self.timeout_s, allow_redirects=False, stream=True
-            ) as resp:
-                raw = resp.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-                status = resp.status_code
+            with self._session.post(self.url, json=body, timeout=timeout_s, allow_redirects=False, stream=True) as resp:
+                if resp.status_code != 200:
+                    raise EmbeddingError(f"embeddings endpoint answered HTTP {resp.status_code}")
+                chunks, size = [], 0
+                for chunk in resp.iter_content(65536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise EmbeddingError(f"embeddings answer over {MAX_RESPONSE_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise EmbeddingError(f"embeddings answer took over {timeout_s:g} s")
+                raw = b"".join(chunks)
         except requests.RequestException as err:
             raise EmbeddingError(f"embeddings endpoint unreachable: {type(err).__name__}") from err
-        if status != 200:
-            raise EmbeddingError(f"embeddings endpoint answered HTTP {status}")
-        if len(raw) > MAX_RESPONSE_BYTES:
-            raise EmbeddingError(f"embeddings answer over {MAX_RESPONSE_BYTES} bytes")
         try:
             data = json.loads(raw)
         except ValueError as err:

@@ -12,7 +12,9 @@ The disk queue is one SQLite file (``<dir>/pending.sqlite3``, synchronous=FULL),
 of payload: past it the oldest items are dropped, counted and logged loudly. Writing an item twice is
 harmless (the store skips an id it has). An item that the store refuses for any other reason (bad data)
 is dropped alone, counted and logged, never retried forever. Counts go to ``on_event(result, n)`` with
-``result`` one of ``written``, ``queued`` (put on the disk queue), ``dropped``.
+``result`` one of ``written``, ``queued`` (put on the disk queue), ``dropped``. When nothing waits, the
+``idle`` hook (the embedding backfill) runs at most every :data:`IDLE_EVERY_S`, or again at once while it
+says there is more to do.
 """
 
 from __future__ import annotations
@@ -123,14 +125,14 @@ class WriteQueue(Generic[T]):
         disk: DiskQueue,
         length: int,
         on_event: Callable[[str, int], None] | None = None,
-        idle: Callable[[], None] | None = None,
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         self._write, self._encode, self._decode, self._size = write, encode, decode, size
         self.disk = disk
         self.length = length
         self._on_event = on_event or (lambda result, n: None)
         self._idle = idle
-        self._memory: queue.Queue[T] = queue.Queue()
+        self._memory: queue.Queue[T | None] = queue.Queue()  # None wakes the writer to stop
         self._bytes = 0
         self._bytes_lock = threading.Lock()
         self._stop = threading.Event()
@@ -177,6 +179,7 @@ class WriteQueue(Generic[T]):
     def stop(self, timeout: float = 10.0) -> None:
         """Write (or put on disk) what is in memory, then stop the thread."""
         self._stop.set()
+        self._memory.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
         self._flush_memory()
@@ -185,14 +188,17 @@ class WriteQueue(Generic[T]):
 
     def _take(self, wait: float) -> list[T]:
         try:
-            batch = [self._memory.get(timeout=wait)]
+            first = self._memory.get(timeout=wait)
         except queue.Empty:
             return []
-        while len(batch) < BATCH:
+        batch = [] if first is None else [first]
+        while batch and len(batch) < BATCH:
             try:
-                batch.append(self._memory.get_nowait())
+                item = self._memory.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:
+                batch.append(item)
         with self._bytes_lock:
             self._bytes -= sum(self._size(i) for i in batch)
         return batch
@@ -213,7 +219,8 @@ class WriteQueue(Generic[T]):
                         self._write_or_spill(batch)
                 elif self._idle is not None and self.database_ok and time.monotonic() - last_idle > IDLE_EVERY_S:
                     last_idle = time.monotonic()
-                    self._idle()
+                    if self._idle():  # more to do: again after the next wait for items
+                        last_idle = float("-inf")
             except Exception:  # the writer must outlive any one failure; /health watches it
                 log.exception("notes writer: unexpected error; going on")
                 self._stop.wait(1.0)
@@ -291,10 +298,10 @@ class WriteQueue(Generic[T]):
         self._retry_at = 0.0
 
     def _flush_memory(self) -> None:
-        while True:
+        while not self._memory.empty():
             batch = self._take(0.0)
             if not batch:
-                return
+                continue
             if self._disk_waiting:
                 self._to_disk(batch)
             else:
