@@ -5,6 +5,11 @@ import { readEvents } from "./sse.js";
 
 export const ENDPOINT = "api/vision/analyze"; // relative: the page also works under a path prefix
 
+/** The bearer header for the API key the user typed, if any. */
+export function authHeaders(apiKey) {
+  return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+}
+
 /** An error answer from the API (or the network), with what the page needs to explain it. */
 export class ApiFailure extends Error {
   constructor(status, error, wait = null) {
@@ -15,7 +20,8 @@ export class ApiFailure extends Error {
   }
 }
 
-async function errorFrom(response) {
+/** The ApiFailure for a non-2xx response (its JSON error, or the bare status). */
+export async function errorFrom(response) {
   let error = { code: `http_${response.status}`, message: response.statusText };
   try {
     const body = await response.json();
@@ -36,8 +42,8 @@ export async function analyze({ image, filename, task, language, apiKey, signal,
   form.append("task", task);
   form.append("language", language);
   form.append("stream", "true");
-  const headers = { Accept: "text/event-stream" };
-  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  form.append("source", "page"); // the notes library records who sent the page
+  const headers = { Accept: "text/event-stream", ...authHeaders(apiKey) };
   let response;
   try {
     response = await fetch(ENDPOINT, { method: "POST", body: form, headers, signal, credentials: "same-origin" });

@@ -44,6 +44,35 @@ const EN = {
   metaLine: "{model} · {seconds} s",
   tokens: "{n} tokens",
   reopened: "Answer from {when}.",
+  // the history and the notes library
+  searchLabel: "Search your notes",
+  searchPlaceholder: "Words or a formula, e.g. \\int_0^1 x^2 dx",
+  searchBy: "Search by",
+  mode_auto: "Auto",
+  mode_words: "Words",
+  mode_formula: "Formula",
+  search: "Search",
+  more: "More",
+  enterKey: "Enter key",
+  noMatches: "No notes match.",
+  untitled: "Untitled page",
+  src_library: "Your library on the server (every device with your key).",
+  src_offline: "Offline: showing the answers kept in this browser.",
+  src_key: "The library needs a valid API key: showing the answers kept in this browser.",
+  src_unavailable: "The library is unavailable right now: showing the answers kept in this browser.",
+  src_absent: "This server keeps no library: showing the answers kept in this browser.",
+  src_error: "The library did not answer ({message}): showing the answers kept in this browser.",
+  badQuery: "That search was not understood: {message}",
+  opening: "Opening the note…",
+  noteGone: "That note is no longer in your library.",
+  noteImageAlt: "The page of this note",
+  rename: "Rename",
+  renameTitle: "Rename the note",
+  renameLabel: "Title",
+  renamed: "Renamed.",
+  delete: "Delete",
+  deleteConfirm: "Delete? Press again",
+  deleted: "Deleted from your library.",
   // errors in plain words
   err_rate_limited: "Too many requests from you. Try again in {wait}.",
   err_rate_limited_nowait: "Too many requests from you. Try again in a little while.",
@@ -112,6 +141,34 @@ const ZH = {
   metaLine: "{model} · {seconds} 秒",
   tokens: "{n} 个 token",
   reopened: "{when} 的回答。",
+  searchLabel: "搜索笔记",
+  searchPlaceholder: "文字或公式，例如 \\int_0^1 x^2 dx",
+  searchBy: "搜索方式",
+  mode_auto: "自动",
+  mode_words: "文字",
+  mode_formula: "公式",
+  search: "搜索",
+  more: "更多",
+  enterKey: "输入密钥",
+  noMatches: "没有匹配的笔记。",
+  untitled: "无标题页面",
+  src_library: "服务器上的笔记库（使用同一密钥的所有设备）。",
+  src_offline: "离线：显示保存在本浏览器中的回答。",
+  src_key: "笔记库需要有效的 API 密钥：显示保存在本浏览器中的回答。",
+  src_unavailable: "笔记库暂时不可用：显示保存在本浏览器中的回答。",
+  src_absent: "此服务器没有笔记库：显示保存在本浏览器中的回答。",
+  src_error: "笔记库没有回应（{message}）：显示保存在本浏览器中的回答。",
+  badQuery: "无法理解这次搜索：{message}",
+  opening: "正在打开笔记…",
+  noteGone: "这条笔记已不在笔记库中。",
+  noteImageAlt: "这条笔记的页面",
+  rename: "重命名",
+  renameTitle: "重命名笔记",
+  renameLabel: "标题",
+  renamed: "已重命名。",
+  delete: "删除",
+  deleteConfirm: "确定删除？再按一次",
+  deleted: "已从笔记库删除。",
   err_rate_limited: "请求太频繁了。请在 {wait}后重试。",
   err_rate_limited_nowait: "请求太频繁了。请稍后重试。",
   err_too_large: "图片太大，服务器无法接收。请靠近页面重新拍摄，或选择更小的图片。",
@@ -162,9 +219,20 @@ export function waitWords(seconds) {
   return m === 1 ? t("minute") : t("minutes", { n: m });
 }
 
+const dateFormat = new Intl.DateTimeFormat(locale === "zh" ? "zh-CN" : "en", { dateStyle: "short", timeStyle: "short" });
+
+/** A date (Date, epoch ms or ISO string) as a short local date and time. */
+export function formatWhen(when) {
+  const date = new Date(when);
+  return Number.isNaN(date.getTime()) ? "" : dateFormat.format(date);
+}
+
 /** Fill every [data-i18n] element's text and set <html lang>. */
 export function translatePage(root = document) {
   document.documentElement.lang = locale === "zh" ? "zh-CN" : "en";
   document.title = t("title");
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  for (const el of root.querySelectorAll("[data-i18n-alt]")) el.alt = t(el.dataset.i18nAlt);
 }

@@ -2,10 +2,12 @@
 
 import { ApiFailure, analyze } from "./api.js";
 import { describeError } from "./errors.js";
-import { addToHistory, clearHistory, loadApiKey, loadHistory, loadPrefs, saveApiKey, savePrefs } from "./storage.js";
-import { locale, t, translatePage } from "./i18n.js";
+import { addToHistory, loadApiKey, loadHistory, loadPrefs, saveApiKey, savePrefs } from "./storage.js";
+import { formatWhen, t, translatePage } from "./i18n.js";
 import { formatBytes, prepareUpload, thumbnail } from "./image.js";
 import { latexOf, renderMarkdown } from "./render.js";
+import { createHistory } from "./history.js";
+import { createNoteView } from "./note.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -13,8 +15,6 @@ const ui = {
   info: $("image-info"), task: $("task"), language: $("language"), submit: $("submit"), stop: $("stop"),
   status: $("status"), notice: $("notice"), answer: $("answer"), meta: $("meta"),
   copyMd: $("copy-md"), copyLatex: $("copy-latex"),
-  history: $("history"), historyToggle: $("history-toggle"), historyList: $("history-list"),
-  historyEmpty: $("history-empty"), historyClear: $("history-clear"),
   keyDialog: $("key-dialog"), keyInput: $("key-input"), output: document.querySelector(".output"),
 };
 
@@ -152,9 +152,16 @@ function showAnswer(entry) {
   }
 }
 
+function showFailure(err) {
+  const failure = err instanceof ApiFailure ? err : new ApiFailure(0, { code: "network", message: String(err) });
+  showNotice(describeError(failure.status, failure.error, failure.wait), "error");
+  ui.notice.dataset.code = failure.error.code || "";
+}
+
 async function run() {
   if (!state.image || state.pending) return;
   hideNotice();
+  noteView.show(null);
   state.markdown = "";
   state.latex = [];
   ui.answer.innerHTML = "";
@@ -180,6 +187,7 @@ async function run() {
     });
     const entry = {
       id: answer.id || `local_${Date.now()}`,
+      note_id: typeof answer.note_id === "string" ? answer.note_id : null, // kept in the library under this id
       created: Date.now(),
       task: answer.task || task,
       language,
@@ -194,8 +202,9 @@ async function run() {
       thumb: await thumbnail(image.blob),
     };
     showAnswer(entry);
+    noteView.show(entry.note_id);
     addToHistory(entry);
-    renderHistory();
+    panel.changed();
     setStatus(t("done"));
   } catch (err) {
     if (err?.name === "AbortError") {
@@ -208,10 +217,8 @@ async function run() {
       showNotice(t("keyNeeded"), "error");
       ui.notice.dataset.code = "unauthorized";
     } else {
-      const failure = err instanceof ApiFailure ? err : new ApiFailure(0, { code: "network", message: String(err) });
       setStatus("");
-      showNotice(describeError(failure.status, failure.error, failure.wait), "error");
-      ui.notice.dataset.code = failure.error.code || "";
+      showFailure(err);
       if (state.markdown) scheduleRender();
     }
   } finally {
@@ -271,57 +278,43 @@ async function copy(text, button) {
 ui.copyMd.addEventListener("click", () => copy(state.markdown, ui.copyMd));
 ui.copyLatex.addEventListener("click", () => copy(state.latex.join("\n"), ui.copyLatex));
 
-// --- history -----------------------------------------------------------------------
+// --- history: the notes library, or this browser's copy ----------------------------
 
-const dateFormat = new Intl.DateTimeFormat(locale === "zh" ? "zh-CN" : "en", { dateStyle: "short", timeStyle: "short" });
+const noteView = createNoteView({
+  ui: {
+    view: $("note-view"), image: $("note-image"), title: $("note-title"), actions: $("note-actions"),
+    rename: $("note-rename"), remove: $("note-delete"), renameDialog: $("rename-dialog"), renameInput: $("rename-input"),
+  },
+  showAnswer: (entry) => {
+    hideNotice();
+    showAnswer(entry);
+    if (narrow()) ui.output.scrollIntoView({ block: "start" });
+  },
+  setStatus,
+  showError: showFailure,
+  changed: () => panel.changed(),
+});
 
-function renderHistory() {
-  const list = loadHistory();
-  ui.historyList.replaceChildren(
-    ...list.map((entry) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "history-item";
-      button.dataset.id = entry.id;
-      if (entry.thumb) {
-        const img = document.createElement("img");
-        img.src = entry.thumb;
-        img.alt = "";
-        button.append(img);
-      }
-      const text = document.createElement("span");
-      const title = document.createElement("strong");
-      title.textContent = `${t(`task_${entry.task}`)} · ${dateFormat.format(new Date(entry.created))}`;
-      const snippet = document.createElement("span");
-      snippet.className = "snippet";
-      snippet.textContent = entry.markdown.replace(/[#*`>|]+|\$\$/g, " ").replace(/\s+/g, " ").trim().slice(0, 90);
-      text.append(title, snippet);
-      button.append(text);
-      button.addEventListener("click", () => {
-        hideNotice();
-        showAnswer(entry);
-        setStatus(t("reopened", { when: dateFormat.format(new Date(entry.created)) }));
-        if (narrow()) ui.output.scrollIntoView({ block: "start" });
-      });
-      li.append(button);
-      return li;
-    }),
-  );
-  ui.historyEmpty.hidden = list.length > 0;
-  ui.historyClear.disabled = list.length === 0;
+/** A note of the library: this browser's copy of it at once, if there is one, then the library's. */
+function openNote(note) {
+  noteView.open(note, loadHistory().find((e) => e.note_id === note.id) || null);
 }
 
-function toggleHistory(open = ui.history.hidden) {
-  ui.history.hidden = !open;
-  ui.historyToggle.setAttribute("aria-expanded", String(open));
-  if (open) renderHistory();
-}
-
-ui.historyToggle.addEventListener("click", () => toggleHistory());
-ui.historyClear.addEventListener("click", () => {
-  clearHistory();
-  renderHistory();
+const panel = createHistory({
+  ui: {
+    history: $("history"), toggle: $("history-toggle"), list: $("history-list"), empty: $("history-empty"),
+    clear: $("history-clear"), form: $("history-search"), query: $("history-q"), mode: $("history-mode"),
+    source: $("history-source"), key: $("history-key"), more: $("history-more"), problem: $("history-problem"),
+  },
+  openLibrary: openNote,
+  openLocal: (entry) => {
+    hideNotice();
+    showAnswer(entry);
+    noteView.show(entry.note_id, entry.title);
+    setStatus(t("reopened", { when: formatWhen(entry.created) }));
+    if (narrow()) ui.output.scrollIntoView({ block: "start" });
+  },
+  askForKey: () => askForKey(Boolean(loadApiKey())),
 });
 
 // --- start -------------------------------------------------------------------------
@@ -332,6 +325,13 @@ for (const select of [ui.task, ui.language]) {
   if ([...select.options].some((o) => o.value === prefs[select.id])) select.value = prefs[select.id];
   select.addEventListener("change", () => savePrefs({ task: ui.task.value, language: ui.language.value }));
 }
-renderHistory();
-if (matchMedia("(min-width: 1200px)").matches && loadHistory().length) toggleHistory(true);
+// a wide screen has a column for the history beside the answer
+if (matchMedia("(min-width: 1200px)").matches) panel.toggle(true);
+// a link to one note (`…/#note=<id>`, as the Open WebUI tool writes them) opens it
+function openLinkedNote() {
+  const id = location.hash.match(/^#note=([0-9a-f]{32})$/)?.[1];
+  if (id) openNote({ id });
+}
+addEventListener("hashchange", openLinkedNote);
+openLinkedNote();
 document.body.dataset.ready = "true";

@@ -42,6 +42,15 @@ export function addToHistory(entry) {
   return list;
 }
 
+/** Change (merge `patch`) or, with `patch` null, remove the entries `match(entry)` picks. */
+export function updateHistory(match, patch) {
+  const list = loadHistory();
+  if (!list.some(match)) return list;
+  const next = patch === null ? list.filter((e) => !match(e)) : list.map((e) => (match(e) ? { ...e, ...patch } : e));
+  save(next);
+  return next;
+}
+
 export function clearHistory() {
   storage()?.removeItem(KEY);
 }
