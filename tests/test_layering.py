@@ -80,6 +80,7 @@ HTTP_LAYER = (
     "mathnotes.vision.app",
     "mathnotes.vision.cli",
     "mathnotes.vision.guards",
+    "mathnotes.vision.notes_api",
     "mathnotes.vision.ops",
     "mathnotes.vision.serving",
     "mathnotes.vision.web",

@@ -6,6 +6,7 @@ The helpers that tests import (images, settings for a subprocess, types) are in 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -42,8 +43,9 @@ def second_model(fake_second_model: FakeOpenAI) -> FakeOpenAI:
 
 
 @pytest.fixture
-def make_settings(model: FakeOpenAI) -> Settings:
-    """Settings from an environment dict over test defaults (fake model, no telemetry, fast retries)."""
+def make_settings(model: FakeOpenAI, tmp_path: Path) -> Settings:
+    """Settings from an environment dict over test defaults (fake model, no telemetry, fast retries,
+    the notes library in SQLite under the test's own folder)."""
 
     def build(env: dict[str, str] | None = None) -> VisionSettings:
         base = {
@@ -53,6 +55,7 @@ def make_settings(model: FakeOpenAI) -> Settings:
             "VISION_BACKOFF_S": "0.01",
             "VISION_TIMEOUT_S": "5",
             "LOG_FORMAT": "json",
+            "NOTES_DIR": str(tmp_path / "notes"),
         }
         base.update(env or {})
         return load(VisionSettings, {k: v for k, v in base.items() if v is not None}, env_file="/nonexistent")

@@ -196,9 +196,12 @@ def test_large_photo_is_downscaled_before_upload(client: FlaskClient, model: Fak
 
 
 def test_health_and_ready_answer(client: FlaskClient) -> None:
-    assert client.get("/health").get_json() == {"status": "ok", "service": "vision", "backend": "openai"}
+    notes = {"writer": True, "database": True, "queue_depth": 0, "backend": "sqlite"}  # the notes library's writer
+    health = client.get("/health").get_json()
+    assert health == {"status": "ok", "service": "vision", "backend": "openai", "notes": notes}
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["checks"]["cache"] == "ok"
+    assert ready.get_json()["checks"]["notes"] == "ok"
 
 
 class _BreaksMidStream(BaseHTTPRequestHandler):

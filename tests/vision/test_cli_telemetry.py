@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -18,10 +19,12 @@ from tests.support.servers import RunService, ServiceProcess, console_script, fr
 from .helpers import AppFactory, b64, encode, render_text, service_env
 
 
-def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``mathnotes-vision ARGS`` in ``cwd`` (default: a new temporary folder, where ./notes-data goes)."""
     full = {"PATH": "/usr/bin:/bin", "VISION_TELEMETRY": "false", "ENV_FILE": "/nonexistent", **env}
-    return subprocess.run([console_script("mathnotes-vision"), *args], env=full, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="vision-cli-") as scratch:
+        return subprocess.run([console_script("mathnotes-vision"), *args], env=full, capture_output=True, text=True,
+                              timeout=120, cwd=cwd or scratch)  # fmt: skip
 
 
 def test_cli_analyze_prints_the_markdown_in_process(tmp_path: Path, model: FakeOpenAI) -> None:

@@ -23,10 +23,10 @@ from .fetch import fetch_image
 from .images import Prepared, decode_base64, for_ocr, prepare
 from .inputs import AnalyzeRequest, image_kind
 from .metrics import VisionMetrics
+from .notekeeper import Notekeeper, Thumbnail
 from .ocr import OCR_MODEL, OcrEngine
 from .prompts import build_messages, repair_message
 from .settings import VisionSettings
-from .thumbnail import thumbnail_of
 from .upstream import Completion, Upstream
 
 __all__ = ["Analyzer", "Outcome"]
@@ -46,7 +46,7 @@ class Outcome:
     started: float = field(default_factory=time.perf_counter)  # when the request began
     recorded: bool = False  # metrics and telemetry written
     truncated: bool = False  # the model stopped at VISION_MAX_TOKENS: answered, but not cached
-    page: bytes | None = None  # the picture as sent upstream (JPEG or PNG), or the OCR page's thumbnail: for notes
+    thumbnail: Thumbnail | None = None  # the note's thumbnail of the page, being made (NOTES_KEEP_IMAGES)
 
 
 class Analyzer:
@@ -57,8 +57,10 @@ class Analyzer:
         cache: AnswerCache,
         upstream: Upstream | None = None,
         ocr: OcrEngine | None = None,
+        notes: Notekeeper | None = None,
     ) -> None:
         self.settings = settings
+        self.notes = notes  # the notes library (NOTES_ENABLED): the analyzer starts a page's thumbnail
         self.metrics = metrics
         self.cache = cache
         self.backend = settings.effective_backend
@@ -94,11 +96,6 @@ class Analyzer:
             and req.image is not None
             and image_kind(req.image) == "url"
         )
-
-    def keeps_page(self, req: AnalyzeRequest) -> bool:
-        """Whether this request's note keeps a thumbnail of the page."""
-        s = self.settings
-        return s.notes_enabled and s.notes_keep_images and req.save and req.keep_image
 
     # --- the request -----------------------------------------------------------------
 
@@ -165,7 +162,8 @@ class Analyzer:
             prepared, preprocess_ms = self._prepare(data)
             image_url = prepared.data_url()
             image_info = _image_info(prepared)
-            outcome.page = prepared.data  # the note's thumbnail is made from it later, off the request's path
+            if self.notes is not None and self.notes.keeps_page(req):  # made while the model reads the page
+                outcome.thumbnail = self.notes.thumbnail_later(prepared.data)
         outcome.bytes_received = image_info["bytes_received"]
         outcome.bytes_upstream = image_info["bytes_upstream"]
         self.metrics.image_bytes.labels(direction="received").inc(outcome.bytes_received)
@@ -236,6 +234,8 @@ class Analyzer:
         outcome.bytes_received = len(data)
         outcome.model = OCR_MODEL
         self.metrics.image_bytes.labels(direction="received").inc(len(data))
+        if self.notes is not None and self.notes.keeps_page(req):  # made while the OCR engine reads the page
+            outcome.thumbnail = self.notes.thumbnail_later(picture)
         t1 = time.perf_counter()
         try:
             lines = self.ocr.read(picture)
@@ -243,10 +243,6 @@ class Analyzer:
             failed = f"the offline OCR engine failed: {type(err).__name__}"
             raise AnalysisError("ocr_unavailable", failed, 503) from None
         ocr_ms = _ms(t1)
-        if self.keeps_page(req):  # the OCR page is decoded already: its thumbnail costs a few ms of a ~1 s read
-            outcome.page = thumbnail_of(
-                picture, self.settings.notes_image_max_side, self.settings.notes_image_max_bytes
-            )
         markdown = "\n\n".join(lines)
         if req.stream and markdown:
             yield markdown

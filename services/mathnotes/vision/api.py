@@ -3,7 +3,9 @@
 Analyze reads a JSON body, a multipart ``file`` part or a raw image body, runs the analyzer and
 answers the answer object, or Server-Sent Events (text deltas, then one ``answer`` or ``error``
 event) with ``stream``. Errors before the first byte are the app's JSON errors with their status.
-Each analyze request is accounted once (:class:`~.accounting.Accounting`) however it ends.
+Each analyze request is accounted once (:class:`~.accounting.Accounting`) however it ends. Each
+answer is kept in the notes library (unless ``save`` is false or ``NOTES_ENABLED`` is off) before it
+is sent, and carries its ``note_id`` (``null`` when not kept), in the JSON answer and the ``answer`` event.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .accounting import CLIENT_CLOSED, Accounting
 from .analyzer import Outcome
 from .answer import STRUCTURED_SCHEMA
 from .errors import RequestError, VisionError
+from .guards import client_key
 from .inputs import AnalyzeRequest, parse_fields
 from .state import VisionState
 
@@ -42,7 +45,7 @@ def analyze() -> ResponseReturnValue:
     g.outcome = outcome = state.accounting.begin()
     req, data = read_request()
     outcome.task = req.task
-    run = state.analyzer.run(req, data, outcome)
+    run = _noted(state, req, outcome, state.analyzer.run(req, data, outcome))
     if not req.stream:
         result: dict[str, Any] = {}
         for item in run:
@@ -59,6 +62,19 @@ def analyze() -> ResponseReturnValue:
     )
     resp.call_on_close(lambda: accounting.end(outcome, CLIENT_CLOSED))  # a stream never started
     return resp
+
+
+def _noted(state: VisionState, req: AnalyzeRequest, outcome: Outcome, run: Run) -> Run:
+    """``run``, its answer given a ``note_id``: the note is queued (never waiting on the database) first."""
+    key = client_key(state.settings)
+    try:
+        for item in run:
+            if isinstance(item, dict):
+                note_id = state.notes.save(req, item, key, outcome.thumbnail) if state.notes else None
+                item["note_id"] = note_id
+            yield item
+    finally:
+        run.close()
 
 
 @bp.after_request

@@ -1,9 +1,11 @@
-"""The vision API's Flask app factory: settings, the shared HTTP plumbing, guards and three blueprints.
+"""The vision API's Flask app factory: settings, the shared HTTP plumbing, guards and the blueprints.
 
-``api`` (``POST /api/vision/analyze``, ``GET /api/vision/schema``), ``ops`` (``GET /health``,
-``/ready``, ``/metrics``, ``/openapi.json``) and ``web`` (the phone page at ``/``). The parts they
-use are built once (:func:`~.state.build_state`) and kept in ``app.extensions["vision"]``. Every
-:class:`~.errors.VisionError` becomes the JSON error shape here, in one handler.
+``api`` (``POST /api/vision/analyze``, ``GET /api/vision/schema``), ``notes`` (``/api/notes…``, when
+``NOTES_ENABLED``), ``ops`` (``GET /health``, ``/ready``, ``/metrics``, ``/openapi.json``) and ``web``
+(the phone page at ``/``). The parts they use are built once (:func:`~.state.build_state`) and kept in
+``app.extensions["vision"]``. Every :class:`~.errors.VisionError` and every
+:class:`~mathnotes.notes.errors.NotesError` (the notes library's tree, the same attributes) becomes the
+JSON error shape here, in one handler.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..common.httpapi import error_response, install_common
+from ..notes.errors import NotesError
 from .api import bp as api_blueprint
 from .errors import VisionError
 from .guards import install_guards
 from .metrics import VisionMetrics
+from .notes_api import bp as notes_blueprint
 from .ocr import OcrEngine
 from .ops import bp as ops_blueprint
 from .settings import VisionSettings
@@ -32,10 +36,13 @@ def create_app(
     upstream: Upstream | None = None,
     ocr: OcrEngine | None = None,
     metrics: VisionMetrics | None = None,
+    migrate: bool = True,
 ) -> Flask:
     """The app; ``upstream``, ``ocr`` and ``metrics`` replace the parts built from ``settings``.
 
-    An ``upstream`` given here reports to ``metrics``: build both and pass both.
+    An ``upstream`` given here reports to ``metrics``: build both and pass both. ``migrate``: bring the
+    notes database's schema up to date first (waiting for it at most ``NOTES_DB_WAIT_S``); the
+    gunicorn master does it once before forking and its workers pass False.
     """
     app = Flask("mathnotes.vision")
     app.config["SETTINGS"] = settings
@@ -48,16 +55,19 @@ def create_app(
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     install_common(app, "vision")
-    app.register_error_handler(VisionError, _vision_error)
-    state = build_state(settings, metrics=metrics, upstream=upstream, ocr=ocr)
+    app.register_error_handler(VisionError, _error)
+    app.register_error_handler(NotesError, _error)
+    state = build_state(settings, metrics=metrics, upstream=upstream, ocr=ocr, migrate=migrate)
     app.extensions[EXTENSION] = state
     install_guards(app, settings, state.limiter, state.metrics)
     app.register_blueprint(api_blueprint)
+    if state.notes is not None:
+        app.register_blueprint(notes_blueprint)
     app.register_blueprint(ops_blueprint)
     app.register_blueprint(page_blueprint)  # the phone page at / and its /assets files
     return app
 
 
-def _vision_error(err: VisionError) -> Response:
-    """The one place the vision error tree (:mod:`.errors`) becomes the API's JSON error shape."""
+def _error(err: VisionError | NotesError) -> Response:
+    """The one place the error trees (vision's :mod:`.errors`, the library's) become the API's JSON error shape."""
     return error_response(err.status, err.code, err.message, err.details, err.headers)

@@ -2,11 +2,17 @@
 
     mathnotes-vision                      serve with gunicorn until SIGTERM
     mathnotes-vision analyze PHOTO [--task solve] [--language zh] [--format json] [--server URL]
+    mathnotes-vision notes search [--q WORDS] [--formula LATEX] [--json] [--server URL]
+    mathnotes-vision notes export [--format jsonl|markdown] [--output FILE]
+    mathnotes-vision notes import FILE
+    mathnotes-vision migrate              bring the notes database's schema up to date
 
 ``analyze`` prints the Markdown answer (``--json``: the whole answer object). Without
 ``--server`` it runs the same pipeline in-process with this environment's settings
 (offline OCR when no model key is set); with ``--server`` it posts the photo there
-(``VISION_API_KEY`` or ``--api-key`` as bearer key).
+(``VISION_API_KEY`` or ``--api-key`` as bearer key). Either way the answer is kept in the
+notes library as a note of source ``cli`` (``--no-save``: not). ``notes`` and ``migrate``: see
+:mod:`.notes_cli`. Serving migrates the notes database first, once, before the workers fork.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 from ..common.bootstrap import load_or_exit
 from ..common.settings import describe
+from .notes_cli import add_parsers, run_migrate, run_notes
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
 
@@ -45,9 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--format", choices=FORMATS, default="markdown")
     analyze.add_argument("--prompt", default=None)
     analyze.add_argument("--no-cache", action="store_true")
+    analyze.add_argument("--no-save", action="store_true", help="do not keep the answer in the notes library")
+    analyze.add_argument("--title", default=None, help="the note's title (default: derived from the answer)")
+    analyze.add_argument("--tags", default=None, help="the note's tags, comma-separated")
     analyze.add_argument("--json", action="store_true", help="print the whole answer object")
     analyze.add_argument("--server", default=os.environ.get("VISION_URL"), help="base URL of a running service")
     analyze.add_argument("--api-key", default=os.environ.get("VISION_API_KEY"))
+    add_parsers(sub)
     return parser
 
 
@@ -62,6 +73,13 @@ def _analyze(args: argparse.Namespace) -> int:
         fields["prompt"] = args.prompt
     if args.no_cache:
         fields["cache"] = "false"
+    fields["source"] = "cli"
+    if args.no_save:
+        fields["save"] = "false"
+    if args.title:
+        fields["title"] = args.title
+    if args.tags:
+        fields["tags"] = args.tags
     status, body = _post_remote(args, photo, fields) if args.server else _post_local(photo, fields)
     if status != 200:
         error = body.get("error", {}) if isinstance(body, dict) else {}
@@ -114,10 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "analyze":
         return _analyze(args)
+    if args.command == "notes":
+        return run_notes(args)
+    if args.command == "migrate":
+        return run_migrate()
     settings = load_or_exit(VisionSettings, "mathnotes-vision")
     from .workers import prepare_workers
 
     settings = prepare_workers(settings)  # before prometheus_client is imported
+    if settings.notes_enabled and run_migrate(settings) != 0:  # once, in the master, before any worker forks
+        return 1
     from .serving import VisionServer
 
     VisionServer(settings).run()

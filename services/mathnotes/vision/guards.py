@@ -1,4 +1,4 @@
-"""Request guards for ``/api/``: body limit, CORS, rate limits and bearer-key auth.
+"""Request guards for ``/api/`` (``/api/vision/…`` and ``/api/notes…``): body limit, CORS, rate limits, bearer keys.
 
 ``install_guards(app, settings, limiter, metrics)`` registers the hooks. Order on
 the way in: CORS preflight, 413 on a declared body over the limit (before anything
@@ -23,6 +23,7 @@ __all__ = ["client_key", "install_guards"]
 log = get_logger("mathnotes.vision")
 
 PUBLIC = {"/api/vision/schema"}  # the published JSON schema needs no key
+ALLOWED_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"  # PATCH and DELETE: /api/notes/{id}
 ALLOWED_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID"
 EXPOSED_HEADERS = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy"
 
@@ -53,7 +54,7 @@ def install_guards(app: Flask, settings: VisionSettings, limiter: Limiter | None
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             resp = Response(status=204)
             if _origin_allowed(settings, origin):
-                resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                resp.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
                 resp.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
                 resp.headers["Access-Control-Max-Age"] = "600"
             return resp

@@ -142,4 +142,4 @@ class VisionServer(BaseApplication):
 
     def load(self) -> Flask:
         logging.getLogger("mathnotes.vision").debug("worker loading the app")
-        return create_app(self.settings)
+        return create_app(self.settings, migrate=False)  # the master migrated before forking (cli.main)

@@ -1,7 +1,8 @@
 """The vision service's parts, built once per app from the settings: what the blueprints find.
 
-:func:`build_state` makes the metrics, the rate limiter, the answer cache, the model client (given
-its metrics when it is built), the analyzer, the telemetry publisher and the request accounting.
+:func:`build_state` makes the metrics, the notes library (:class:`~.notekeeper.Notekeeper`), the rate
+limiter, the answer cache, the model client (given its metrics when it is built), the analyzer, the
+telemetry publisher and the request accounting.
 The app keeps the result in ``app.extensions["vision"]``; a blueprint's view reads it back with
 ``VisionState.of(current_app)``. No HTTP framework here.
 """
@@ -16,6 +17,7 @@ from .accounting import Accounting
 from .analyzer import Analyzer
 from .cache import make_cache
 from .metrics import VisionMetrics
+from .notekeeper import Notekeeper
 from .ocr import OcrEngine
 from .ratelimit import Limiter, make_limiter
 from .settings import VisionSettings
@@ -39,6 +41,7 @@ class VisionState:
     analyzer: Analyzer
     telemetry: Telemetry | None
     accounting: Accounting
+    notes: Notekeeper | None = None  # the notes library (NOTES_ENABLED)
 
     @classmethod
     def of(cls, app: _HasExtensions) -> VisionState:
@@ -50,6 +53,8 @@ class VisionState:
     def close(self) -> None:
         if self.telemetry is not None:
             self.telemetry.stop()
+        if self.notes is not None:
+            self.notes.close()  # what waits in memory is written, or put on the disk queue
 
 
 def build_state(
@@ -58,9 +63,23 @@ def build_state(
     metrics: VisionMetrics | None = None,
     upstream: Upstream | None = None,
     ocr: OcrEngine | None = None,
+    migrate: bool = True,
 ) -> VisionState:
-    """Every part, started (telemetry's thread; the OCR models load in the background)."""
+    """Every part, started (telemetry's thread, the notes writer; the OCR models load in the background).
+
+    With ``NOTES_ENABLED`` the notes library is built and its writer thread started; ``migrate`` first
+    waits for its database (at most NOTES_DB_WAIT_S) and brings the schema up to date, raising
+    :class:`~mathnotes.notes.migrate.MigrationError` when it cannot (a gunicorn worker passes False: its
+    master migrated before forking).
+    """
     metrics = metrics or VisionMetrics()
+    notes = Notekeeper(settings, metrics) if settings.notes_enabled else None
+    if notes is not None:
+        try:
+            notes.start(migrate=migrate)
+        except BaseException:
+            notes.close()
+            raise
     limiter = (
         make_limiter(
             settings.redis_url, settings.rate_limit_max_requests, settings.rate_limit_window_ms, settings.state_dir
@@ -69,7 +88,7 @@ def build_state(
         else None
     )
     cache = make_cache(settings.redis_url, settings.cache_entries, settings.cache_ttl_s, settings.state_dir)
-    analyzer = Analyzer(settings, metrics, cache, upstream=upstream, ocr=ocr)
+    analyzer = Analyzer(settings, metrics, cache, upstream=upstream, ocr=ocr, notes=notes)
     telemetry = (
         Telemetry(settings.mqtt, settings.site, metrics, settings.telemetry_queue, settings.mqtt_ca_file).start()
         if settings.telemetry
@@ -78,4 +97,4 @@ def build_state(
     if analyzer.backend == "ocr":  # load the OCR models in the background, not on the first request
         # not a daemon: exiting while onnxruntime is mid-load could crash the worker instead of a clean exit
         threading.Thread(target=analyzer.ocr.ready, name="ocr-warmup", daemon=False).start()
-    return VisionState(settings, metrics, limiter, analyzer, telemetry, Accounting(metrics, telemetry))
+    return VisionState(settings, metrics, limiter, analyzer, telemetry, Accounting(metrics, telemetry), notes)
