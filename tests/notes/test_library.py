@@ -143,16 +143,14 @@ def test_pages_follow_their_cursor_to_the_end(library: Library) -> None:
     arrived(library, "key:a", *ids)
     for params in ({"q": "matrix"}, {}):
         seen: list[str] = []
-        cursor = ""
-        for _ in range(5):
+        cursor: str | None = ""
+        while cursor is not None and len(seen) < 100:
             page = search(library, limit="10", **params, **({"cursor": cursor} if cursor else {}))
             seen += [n.id for n in page.notes]
-            if page.next_cursor is None:
-                break
             cursor = page.next_cursor
         assert sorted(seen) == sorted(i for i in ids if i) and len(seen) == 25, params
-    if not params:
-        assert seen[0] == ids[-1]  # newest first
+        if not params:
+            assert seen == list(reversed(ids))  # the listing: newest first
 
 
 def test_every_search_with_a_query_is_logged(library: Library) -> None:
@@ -242,7 +240,8 @@ def test_hostile_queries_are_answered_in_bounded_time(meaning_library: Library, 
     page = search(library, **params)
     assert time.monotonic() - started < 15  # bounded: the ceilings (2 s a statement, 3 s the vector) plus slack
     assert all(n.id in ids for n in page.notes)
-    assert "<" not in page.notes[0].snippet.replace("<mark>", "").replace("</mark>", "") if page.notes else True
+    for n in page.notes:  # the snippet's only tags are the marks
+        assert "<" not in n.snippet.replace("<mark>", "").replace("</mark>", "")
 
 
 def test_export_and_import_carry_every_note_across_libraries(library: Library, tmp_path: Path) -> None:

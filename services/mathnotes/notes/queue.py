@@ -8,7 +8,8 @@ batch goes to the :class:`DiskQueue`, and so does everything after it until a re
 then drained oldest first before new items are written, so order is kept. A full memory queue sends the
 item straight to the disk queue from the caller's thread (a local SQLite insert).
 
-The disk queue is one SQLite file (``<dir>/pending.sqlite3``, synchronous=FULL), bounded by ``max_bytes``
+The disk queue is one SQLite file (``<dir>/pending.sqlite3``; WAL, synchronous=NORMAL: what was put survives
+the process being killed, not a power cut of the last moments), bounded by ``max_bytes``
 of payload: past it the oldest items are dropped, counted and logged loudly. Writing an item twice is
 harmless (the store skips an id it has). An item that the store refuses for any other reason (bad data)
 is dropped alone, counted and logged, never retried forever. Counts go to ``on_event(result, n)`` with
@@ -58,7 +59,8 @@ class DiskQueue:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA auto_vacuum=FULL")  # freed pages go back to the disk
-                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_DISK_SCHEMA)
             except sqlite3.DatabaseError:
                 conn.close()
@@ -134,6 +136,7 @@ class WriteQueue(Generic[T]):
         self._idle = idle
         self._memory: queue.Queue[T | None] = queue.Queue()  # None wakes the writer to stop
         self._bytes = 0
+        self._full = False
         self._bytes_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -156,9 +159,13 @@ class WriteQueue(Generic[T]):
             if fits:
                 self._bytes += size
                 self._memory.put(item)
+            was_full, self._full = self._full, not fits
         if fits:
             return "queued"
-        log.warning("notes memory queue full (%d items): saving to the disk queue", self.length)
+        if not was_full:  # once per episode, not once per note
+            log.warning(
+                "notes memory queue full (%d items or %d bytes): saving to the disk queue", self.length, self._bytes
+            )
         return "queued" if self._to_disk([item]) else "dropped"
 
     def depth(self) -> int:
