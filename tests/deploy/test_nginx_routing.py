@@ -72,7 +72,13 @@ def _seen_in_log(proc_log: str, request_id: str) -> bool:
 
 @pytest.mark.parametrize(
     ("path", "service"),
-    [("/", "vision"), ("/health", "vision"), ("/api/vision/nope", "vision"), ("/api/ingest/nope", "ingest")],
+    [
+        ("/", "vision"),
+        ("/health", "vision"),
+        ("/api/vision/nope", "vision"),
+        ("/api/notes?q=integral", "vision"),  # the notes library, under nginx's location /
+        ("/api/ingest/nope", "ingest"),
+    ],
 )
 def test_paths_reach_the_real_services(front: Front, path: str, service: str) -> None:
     rid = f"deploy-{uuid.uuid4().hex}"

@@ -14,9 +14,10 @@
 # Neither role may connect to n8n's database (n8n's user is the server's superuser, as the image makes
 # POSTGRES_USER).
 #
-# Safe to run again: for a deployment older than the library (DEPLOY.md "Notes library"), or after changing
-# either password in .env:
+# Safe to run again, e.g. for a deployment older than the library:
 #   docker compose -p mathnotes -f docker-compose.prod.yml exec postgres /docker-entrypoint-initdb.d/20-mathnotes.sh
+# and to change a password: with `exec -e MATHNOTES_DB_PASSWORD -e MATHNOTES_GRAFANA_DB_PASSWORD` and the new
+# values in the calling shell's environment (the container's still holds the old ones; DEPLOY.md "Notes library").
 # Passwords are read from the environment by psql (\getenv), never put on a command line.
 set -eu
 
