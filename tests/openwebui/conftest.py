@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
 
 from .server import ADMIN, OpenWebUI, Session, open_webui_binary
-from .tools import CHAT_MODEL, INGEST_KEY, STUDENT, TOOL_IDS, VISION_KEY, tool_outputs
+from .tools import CHAT_MODEL, INGEST_KEY, PERSONAL_KEY, PUBLIC_URL, STUDENT, TOOL_IDS, VISION_KEY, tool_outputs
 
 
 def _vision(workdir: Path, env: dict[str, str]) -> Iterator[ServiceProcess]:
@@ -35,10 +36,12 @@ def vision(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -> 
     workdir = tmp_path_factory.mktemp("vision-owui")
     env = {
         "DASHSCOPE_API_KEY": "sk-owui-tests",
-        "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": VISION_KEY, "VISION_TELEMETRY": "false",
-        "VISION_WORKERS": "1", "VISION_THREADS": "8", "VISION_RETRIES": "0", "VISION_CACHE_ENTRIES": "0",
-        "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_STATE_DIR": str(workdir / "state"),
+        "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": f"{VISION_KEY},{PERSONAL_KEY}",
+        "VISION_TELEMETRY": "false", "VISION_WORKERS": "1", "VISION_THREADS": "8", "VISION_RETRIES": "0",
+        "VISION_CACHE_ENTRIES": "0", "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_STATE_DIR": str(workdir / "state"),
         "VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
+        # the notes library on SQLite (the default); meaning search through the fake model's /v1/embeddings
+        "NOTES_ENABLED": "true", "NOTES_DIR": str(workdir / "notes"),
     }  # fmt: skip
     yield from _vision(workdir, env)
 
@@ -50,7 +53,7 @@ def offline_vision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     env = {
         "DASHSCOPE_API_KEY": "", "VISION_BACKEND": "ocr", "VISION_API_KEYS": VISION_KEY,
         "VISION_TELEMETRY": "false", "VISION_WORKERS": "1", "VISION_CACHE_ENTRIES": "0",
-        "VISION_STATE_DIR": str(workdir / "state"),
+        "VISION_STATE_DIR": str(workdir / "state"), "NOTES_DIR": str(workdir / "notes"),
     }  # fmt: skip
     yield from _vision(workdir, env)
 
@@ -106,8 +109,13 @@ def admin(openwebui: OpenWebUI, vision: ServiceProcess, influxdb: InfluxDB1, tel
     """The admin from WEBUI_ADMIN_EMAIL, who installed both tools and set their valves."""
     session = openwebui.sign_in(ADMIN["email"], ADMIN["password"])
     assert session.user["role"] == "admin"
-    valves = {
-        "math_notes_vision": {"VISION_URL": vision.url, "API_KEY": VISION_KEY, "TIMEOUT_S": 60},
+    valves: dict[str, dict[str, Any]] = {
+        "math_notes_vision": {
+            "VISION_URL": vision.url,
+            "API_KEY": VISION_KEY,
+            "TIMEOUT_S": 60,
+            "PUBLIC_URL": PUBLIC_URL,
+        },
         "telemetry": {"INFLUX_URL": influxdb.url, "INFLUX_DB": telemetry_db},
     }
     for name, tool_id in TOOL_IDS.items():

@@ -13,12 +13,14 @@ import inspect
 import io
 import re
 import sys
+import time
 import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_type_hints
 
+import requests
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field, create_model
 
@@ -28,6 +30,8 @@ __all__ = [
     "ANSWER",
     "CHAT_MODEL",
     "INGEST_KEY",
+    "PERSONAL_KEY",
+    "PUBLIC_URL",
     "STUDENT",
     "TOOL_IDS",
     "VISION_KEY",
@@ -35,12 +39,16 @@ __all__ = [
     "extract_frontmatter",
     "function_model",
     "load_tool",
+    "note_id_in",
     "photo",
     "tool_outputs",
     "tool_specs",
+    "wait_for_note",
 ]
 
-VISION_KEY = "vision-key-for-openwebui-tests"  # the vision service's VISION_API_KEYS in these tests
+VISION_KEY = "vision-key-for-openwebui-tests"  # the vision service's VISION_API_KEYS in these tests: the tool's
+PERSONAL_KEY = "personal-key-for-openwebui-tests"  # and one user's own key (the tool's user valve)
+PUBLIC_URL = "https://notes.mathnotes.test/"  # the tool's PUBLIC_URL valve: links to notes start with it
 INGEST_KEY = "ingest-key-for-openwebui-tests"
 CHAT_MODEL = "mathnotes-chat"  # the model Open WebUI lists from its (fake) OpenAI connection
 TOOL_IDS = {"math_notes_vision": "math_notes_vision", "telemetry": "mathnotes_telemetry"}  # README's ids
@@ -150,3 +158,20 @@ def photo() -> bytes:
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
+
+
+def note_id_in(output: str) -> str:
+    """The id of the note an analysis was saved as, from the link in the tool's footer."""
+    [note_id] = re.findall(r"\[saved\]\(" + re.escape(PUBLIC_URL.rstrip("/")) + r"/#note=([0-9a-f]{32})\)", output)
+    return str(note_id)
+
+
+def wait_for_note(vision_url: str, key: str, note_id: str, deadline_s: float = 30.0) -> dict[str, Any]:
+    """The note once the library's writer thread has stored it (saving never holds up an analysis)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        resp = requests.get(f"{vision_url}/api/notes/{note_id}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        if resp.status_code == 200 or time.monotonic() > end:
+            assert resp.status_code == 200, resp.text
+            return dict(resp.json())
+        time.sleep(0.05)

@@ -31,10 +31,11 @@ FILE_ID = re.compile(r"[\w.-]{1,128}")
 ImageRef = tuple[str, str]
 SEARCH_MODES = ("auto", "words", "formula", "meaning")
 MAX_RESULTS = 20  # notes per search_notes answer (the API allows 100; this is what a chat can hold)
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_BYTES = 2000  # UTF-8 bytes of a query: percent-encoded, it fits the API's 8 KiB request line
 MAX_FORMULA_CHARS = 300  # longer formulas of a result are left out of the answer
 LATEX_HINT = re.compile(r"\\[A-Za-z]+|[\^_{}]")
 DOLLAR = re.compile(r"(?<!\\)\$")
+BLOCK_MARK = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d{1,9}[.)][ \t]+)", re.M)
 LATEX_MARK = re.compile(r"\\[A-Za-z]+|[\^_{}=]")
 
 
@@ -152,7 +153,7 @@ def search_params(query: str, mode: str = "", limit: int = 5) -> dict[str, str]:
     """The ``GET /api/notes`` parameters for a tool call. ``auto`` (or empty): ``$…$`` in the query is the
     formula and the words around it are ``q``; a query that looks like LaTeX is the formula; else words.
     ``formula``: the query (its ``$…$`` if it has any) as ``formula``; ``words`` / ``meaning``: ``q``."""
-    query = " ".join(str(query or "").split())[:MAX_QUERY_CHARS]
+    query = " ".join(str(query or "").split()).encode()[:MAX_QUERY_BYTES].decode(errors="ignore").strip()
     mode = (mode or "auto").strip().lower()
     if mode not in SEARCH_MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of: {', '.join(SEARCH_MODES)}")
@@ -176,10 +177,11 @@ def search_params(query: str, mode: str = "", limit: int = 5) -> dict[str, str]:
 
 
 def plain_snippet(snippet: str) -> str:
-    """The API's snippet (HTML-escaped, hits in ``<mark>``) as one line of Markdown: hits in **bold**,
-    ``$…$`` math kept (no bold inside it), a ``$`` whose partner the excerpt cut off (``…``) dropped."""
+    """The API's snippet (HTML-escaped, hits in ``<mark>``) as one line of Markdown: hits in **bold**, no
+    heading, list or quote marks, ``$…$`` math kept (no bold inside it), a ``$`` whose partner the excerpt
+    cut off (``…``) dropped."""
     text = re.sub(r"[\x01\x02]", "", snippet).replace("<mark>", "\x01").replace("</mark>", "\x02")
-    text = " ".join(html.unescape(text).split()).replace("$$", "$")
+    text = " ".join(BLOCK_MARK.sub("", html.unescape(text)).split()).replace("$$", "$")
     dollars = [m.start() for m in DOLLAR.finditer(text)]
     if len(dollars) % 2:
         head, tail = (text[:at] + text[at + 1 :] for at in (dollars[0], dollars[-1]))
