@@ -21,6 +21,7 @@ from mathnotes.vision.upstream import Upstream
 from tests.support.fake_openai import FakeOpenAI
 
 from .helpers import API_KEY, AppFactory, Redis, Settings, Sleeps, encode, render_text
+from .notes_helpers import KEY_A, KEY_B, NotesClient
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +93,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def notes_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The notes library's settings on each backend: SQLite in the test's folder, or a new PostgreSQL database."""
+    env = {"NOTES_DIR": str(tmp_path / f"notes-{request.param}")}
+    if request.param == "postgres":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_db")
+    return env
+
+
+@pytest.fixture
+def notes(make_app: AppFactory, notes_env: dict[str, str], model: FakeOpenAI) -> NotesClient:
+    """A vision app with two client keys on each notes backend, and a client that adds and finds notes."""
+    _app, client = make_app({**notes_env, "VISION_API_KEYS": f"{KEY_A},{KEY_B}", "RATE_LIMIT_MAX_REQUESTS": "100000"})
+    return NotesClient(client, model)

@@ -34,6 +34,8 @@ from .settings import VisionSettings
 
 __all__ = ["main"]
 
+PROG = "mathnotes-vision"
+
 
 def _parser() -> argparse.ArgumentParser:
     settings_help = "\n".join(f"  {env:<28} {default!r:<12} {doc}" for env, default, doc in describe(VisionSettings))
@@ -80,7 +82,7 @@ def _analyze(args: argparse.Namespace) -> int:
         fields["title"] = args.title
     if args.tags:
         fields["tags"] = args.tags
-    status, body = _post_remote(args, photo, fields) if args.server else _post_local(photo, fields)
+    status, body = _post_remote(args, photo, fields) if args.server else _post_local(photo, fields, args.api_key)
     if status != 200:
         error = body.get("error", {}) if isinstance(body, dict) else {}
         print(f"mathnotes-vision: {error.get('code', status)}: {error.get('message', body)}", file=sys.stderr)
@@ -89,23 +91,39 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post_local(photo: bytes, fields: dict[str, str]) -> tuple[int, Any]:
+def _post_local(photo: bytes, fields: dict[str, str], api_key: str | None) -> tuple[int, Any]:
+    """The analyze run in-process; the note goes to ``api_key``'s notes (with no VISION_API_KEYS: the shared ones)."""
     import dataclasses
     import io
 
+    from ..notes.migrate import MigrationError
     from .app import create_app
+    from .state import VisionState
 
     settings = load_or_exit(VisionSettings, "mathnotes-vision")
-    settings = dataclasses.replace(settings, telemetry=False, rate_limit_max_requests=0, api_keys=())
+    keys = settings.api_keys if api_key in settings.api_keys else ()
+    if settings.api_keys and not keys and fields.get("save") != "false":
+        print(f"{PROG}: not kept in the notes library: pass --api-key, one of VISION_API_KEYS", file=sys.stderr)
+        fields = {**fields, "save": "false"}
+    settings = dataclasses.replace(settings, telemetry=False, rate_limit_max_requests=0, api_keys=keys)
     logging.getLogger("mathnotes.vision").setLevel(logging.ERROR)  # no "open API" warning for a local run
-    app = create_app(settings)
-    with app.test_client() as client:
-        resp = client.post(
-            "/api/vision/analyze",
-            data={**fields, "file": (io.BytesIO(photo), "photo")},
-            content_type="multipart/form-data",
-        )
-        return resp.status_code, resp.get_json(silent=True)
+    try:
+        app = create_app(settings)
+    except MigrationError as err:
+        print(f"{PROG}: not kept in the notes library: {err}", file=sys.stderr)
+        app = create_app(dataclasses.replace(settings, notes_enabled=False))
+    headers = {"Authorization": f"Bearer {api_key}"} if keys else {}
+    try:
+        with app.test_client() as client:
+            resp = client.post(
+                "/api/vision/analyze",
+                data={**fields, "file": (io.BytesIO(photo), "photo")},
+                content_type="multipart/form-data",
+                headers=headers,
+            )
+            return resp.status_code, resp.get_json(silent=True)
+    finally:
+        VisionState.of(app).close()  # the note is written (or put on the disk queue) before the process ends
 
 
 def _post_remote(args: argparse.Namespace, photo: bytes, fields: dict[str, str]) -> tuple[int, Any]:

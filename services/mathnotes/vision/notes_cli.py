@@ -69,7 +69,7 @@ def run_migrate(settings: VisionSettings | None = None) -> int:
     try:
         where, version = migrate_library(settings)
     except (MigrationError, OSError) as err:
-        print(f"{PROG}: notes database: {err}", file=sys.stderr)
+        print(f"{PROG}: notes database: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 1
     if serving:
         logging.getLogger("mathnotes.vision").info("notes database %s at schema version %d", where, version)
