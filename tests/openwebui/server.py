@@ -128,6 +128,10 @@ class Session:
     def set_valves(self, tool_id: str, valves: Mapping[str, Any]) -> dict[str, Any]:
         return dict(self.call("POST", f"/api/v1/tools/id/{tool_id}/valves/update", json=dict(valves)))
 
+    def set_user_valves(self, tool_id: str, valves: Mapping[str, Any]) -> dict[str, Any]:
+        """This user's own valves of a tool (the chat's Controls -> Valves -> the tool)."""
+        return dict(self.call("POST", f"/api/v1/tools/id/{tool_id}/valves/user/update", json=dict(valves)))
+
     def grant(self, kind: str, resource_id: str, user_ids: list[str]) -> None:
         """Read access for these users (and only them) to a tool (Workspace -> Tools -> Access) or a model
         (Admin Panel -> Settings -> Models -> Access, which registers a connection's model on first use)."""

@@ -19,7 +19,19 @@ from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.servers import ServiceProcess
 
 from .server import ADMIN, OpenWebUI, Session
-from .tools import ANSWER, CHAT_MODEL, INGEST_KEY, TOOL_IDS, photo, tool_outputs
+from .tools import (
+    ANSWER,
+    CHAT_MODEL,
+    INGEST_KEY,
+    PERSONAL_KEY,
+    PUBLIC_URL,
+    TOOL_IDS,
+    VISION_KEY,
+    note_id_in,
+    photo,
+    tool_outputs,
+    wait_for_note,
+)
 
 
 def attachment(upload: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +88,8 @@ def test_the_admin_comes_from_the_environment_and_nobody_signs_up(openwebui: Ope
 
 def test_both_tools_install_with_the_specs_the_model_sees(admin: Session) -> None:
     vision = admin.call("GET", f"/api/v1/tools/id/{TOOL_IDS['math_notes_vision']}")
-    assert [spec["name"] for spec in vision["specs"]] == ["analyze_math_image"]
+    assert [spec["name"] for spec in vision["specs"]] == ["analyze_math_image", "search_notes"]
+    assert vision["specs"][1]["parameters"]["properties"]["limit"]["type"] == "integer"
     assert vision["meta"]["manifest"]["title"] == "Math Notes Vision"
     telemetry = admin.call("GET", f"/api/v1/tools/id/{TOOL_IDS['telemetry']}")
     specs = {spec["name"]: spec for spec in telemetry["specs"]}
@@ -152,6 +165,63 @@ def test_an_upload_passed_as_a_chat_file_is_read_through_open_webui(
     saved = student.chat(CHAT_MODEL, "Read it", [TOOL_IDS["math_notes_vision"]], files=files)
     assert assistant_text(saved).startswith("No image found")
     assert model.requests == []
+
+
+def test_a_page_read_in_one_chat_is_found_by_search_notes_in_the_next(
+    student: Session, chat: FakeOpenAI, model: FakeOpenAI, vision: ServiceProcess
+) -> None:
+    """The library through Open WebUI: a chat reads a photo (saved with source openwebui), a later chat asks
+    for it and the model calls ``search_notes``, whose answer (title, link, the formula as $…$) it relays."""
+    page = "# Telescoping sums\n\n$$\\sum_{k=1}^{n} (a_{k+1} - a_k) = a_{n+1} - a_1$$"
+    model.script(Reply(content=page))
+    chat.script(Reply(tool_calls=[call("analyze_math_image", task="transcribe")]))
+    upload = student.upload("sums.png", photo(), "image/png")
+    student.chat(CHAT_MODEL, "Read my page", [TOOL_IDS["math_notes_vision"]], [attachment(upload)])
+    [read] = tool_outputs(chat.requests[1]["body"])
+    note_id = note_id_in(read)
+    assert wait_for_note(vision.url, VISION_KEY, note_id)["source"] == "openwebui"
+
+    chat.requests.clear()
+    # the model quotes the limit: Open WebUI turns "3" into 3 for an int parameter
+    chat.script(Reply(tool_calls=[call("search_notes", query="\\sum_{k=1}^n (a_{k+1}-a_k)", limit="3")]))
+    saved = student.chat(CHAT_MODEL, "Where did I do the telescoping sum?", [TOOL_IDS["math_notes_vision"]])
+    first, second = (r["body"] for r in chat.requests)
+    assert "search_notes" in tool_names(first)
+    [found] = tool_outputs(second)
+    assert "(searched by formula)" in found.splitlines()[0], found
+    hit = found.split("### 1. ")[1].split("### 2.")[0]
+    assert hit.startswith("Telescoping sums") and f"[open the note]({PUBLIC_URL}#note={note_id})" in hit
+    assert "$\\sum_{k=1}^{n} (a_{k+1} - a_k) = a_{n+1} - a_1$" in hit
+    assert "### 1. Telescoping sums" in assistant_text(saved)
+
+
+def test_a_personal_key_in_the_user_valves_keeps_a_private_library(
+    student: Session, admin: Session, chat: FakeOpenAI, model: FakeOpenAI, vision: ServiceProcess
+) -> None:
+    """UserValves: the student sets their own key; their pages go to, and are searched in, their library,
+    which the tool's shared key (the admin's chats) does not see."""
+    tool_id = TOOL_IDS["math_notes_vision"]
+    student.set_user_valves(tool_id, {"API_KEY": PERSONAL_KEY})
+    try:
+        model.script(Reply(content="# Private eigenvalue notes\n\n$\\det(A - \\lambda I) = 0$"))
+        chat.script(Reply(tool_calls=[call("analyze_math_image", task="transcribe")]))
+        upload = student.upload("eigen.png", photo(), "image/png")
+        student.chat(CHAT_MODEL, "Read it", [tool_id], [attachment(upload)])
+        note_id = note_id_in(tool_outputs(chat.requests[1]["body"])[0])
+        assert wait_for_note(vision.url, PERSONAL_KEY, note_id)["source"] == "openwebui"
+        shared = requests.get(
+            f"{vision.url}/api/notes/{note_id}", headers={"Authorization": f"Bearer {VISION_KEY}"}, timeout=10
+        )
+        assert shared.status_code == 404
+
+        for session, expect in ((student, True), (admin, False)):
+            chat.requests.clear()
+            chat.script(Reply(tool_calls=[call("search_notes", query="eigenvalue notes", mode="words")]))
+            session.chat(CHAT_MODEL, "Find my eigenvalue notes", [tool_id])
+            [found] = tool_outputs(chat.requests[1]["body"])
+            assert ("### 1. Private eigenvalue notes" in found) is expect, found
+    finally:
+        student.set_user_valves(tool_id, {"API_KEY": ""})
 
 
 def test_telemetry_written_by_ingest_is_read_in_the_chat(
