@@ -19,6 +19,7 @@ from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
 from .harness import N8nServer, Receiver, build_package, n8n_binary, stage_workflows
 from .support import (
     DB,
+    DIGEST_KEY,
     INGEST_KEY,
     TEST_WORKFLOWS,
     VISION_KEY,
@@ -57,7 +58,8 @@ def vision(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -> 
     workdir = tmp_path_factory.mktemp("vision")
     env = {
         "DASHSCOPE_API_KEY": "sk-n8n-tests",
-        "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": VISION_KEY, "VISION_TELEMETRY": "false",
+        "DASHSCOPE_BASE_URL": fake_model.base_url, "VISION_API_KEYS": f"{VISION_KEY},{DIGEST_KEY}",
+        "VISION_TELEMETRY": "false", "NOTES_DIR": str(workdir / "notes"),  # the library on SQLite
         "VISION_WORKERS": "1", "VISION_THREADS": "8", "VISION_RETRIES": "0", "VISION_TIMEOUT_S": "10",
         "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_CACHE_ENTRIES": "0", "VISION_STATE_DIR": str(workdir / "state"),
         "VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",  # tests only: images served by the local receiver
@@ -100,7 +102,7 @@ def n8n(
     """A running n8n with our package, the credentials and every workflow imported; webhook workflows published."""
     staged = stage_workflows(tmp_path_factory.mktemp("staged"), workflow_env(influxdb, receiver))
     files = [staged / f"{name}.json" for name in ("analyze-notes-webhook", "alert-explainer")]
-    files += [TEST_WORKFLOWS / "telemetry-write.json", TEST_WORKFLOWS / "vision-url.json"]
+    files += [TEST_WORKFLOWS / f"{name}.json" for name in ("telemetry-write", "vision-url", "notes-library")]
     files.append(unreachable_variant(tmp_path_factory.mktemp("variants")))
     home, imported = make_home(
         tmp_path_factory.mktemp("n8n-home"), n8n_bin, n8n_tarball,

@@ -28,7 +28,7 @@ from tests.support.servers import LOOPBACK, Managed, free_port, wait_until
 
 __all__ = [
     "PACKAGE_DIR", "WORKFLOWS_DIR", "N8nHome", "N8nServer", "Receiver",
-    "build_package", "n8n_binary", "stage_workflows", "webhooks",
+    "build_package", "call_export", "n8n_binary", "stage_workflows", "webhooks",
 ]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +57,19 @@ def build_package(dest: Path) -> Path:
     _run(["npm", "run", "build"], PACKAGE_DIR)
     out = _run(["npm", "pack", "--pack-destination", str(dest)], PACKAGE_DIR)
     return dest / out.strip().splitlines()[-1]
+
+
+def call_export(module: str, call: str, *args: Any) -> Any:
+    """Call an export of the built package's ``dist/<module>`` with JSON ``args`` under node: its JSON
+    result, or ``{"error": message}`` when it throws."""
+    script = (
+        "const m = require(process.argv[1]); const args = JSON.parse(process.argv[2]);"
+        f"try {{ console.log(JSON.stringify(m.{call}(...args) ?? null)); }}"
+        "catch (e) { console.log(JSON.stringify({ error: e.message })); }"
+    )
+    path = str(PACKAGE_DIR / "dist" / module)
+    out = subprocess.run(["node", "-e", script, path, json.dumps(args)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def stage_workflows(folder: Path, settings: Mapping[str, str]) -> Path:

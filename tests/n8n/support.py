@@ -17,17 +17,19 @@ from tests.support.servers import InfluxDB1
 from .harness import WORKFLOWS_DIR, N8nHome, Receiver
 
 __all__ = [
-    "DB", "INGEST_KEY", "TEST_WORKFLOWS", "VISION_KEY", "WEBHOOK_AUTH", "WEBHOOK_TOKEN", "WORKFLOW_FILES",
+    "DB", "DIGEST_KEY", "INGEST_KEY", "TEST_WORKFLOWS", "VISION_KEY", "WEBHOOK_AUTH", "WEBHOOK_TOKEN",
+    "WORKFLOW_FILES",
     "credentials", "data_url", "make_home", "note_photo", "request_image", "unreachable_variant", "workflow_env",
 ]  # fmt: skip
 
 VISION_KEY = "vision-key-for-n8n-tests"
+DIGEST_KEY = "vision-key-of-the-notes-digest"  # a second client of the vision API: its own notes only
 INGEST_KEY = "ingest-key-for-n8n-tests"
 WEBHOOK_TOKEN = "webhook-token-for-n8n-tests"  # what our webhooks' header auth expects
 WEBHOOK_AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 DB = "n8n_telemetry"
 TEST_WORKFLOWS = Path(__file__).parent / "workflows"  # workflows only these tests import
-WORKFLOW_FILES = ["analyze-notes-webhook", "daily-telemetry-digest", "alert-explainer"]
+WORKFLOW_FILES = ["analyze-notes-webhook", "daily-telemetry-digest", "alert-explainer", "weekly-notes-digest"]
 
 
 def credentials(vision_url: str, ingest_url: str, model_url: str) -> list[dict[str, Any]]:
@@ -63,14 +65,13 @@ def unreachable_variant(folder: Path) -> Path:
     return path
 
 
-def workflow_env(influxdb: InfluxDB1, receiver: Receiver) -> dict[str, str]:
-    """Our workflows' settings, as the production entry point's environment gives them (stage_workflows)."""
-    return {
-        "MATHNOTES_INFLUX_URL": influxdb.url,
-        "MATHNOTES_INFLUX_DB": DB,
-        "MATHNOTES_NOTIFY_URL": receiver.url,
-        "MATHNOTES_CHAT_MODEL": "deepseek-chat",
-    }
+def workflow_env(influxdb: InfluxDB1 | None, receiver: Receiver) -> dict[str, str]:
+    """Our workflows' settings, as the production entry point's environment gives them (stage_workflows);
+    without ``influxdb`` (a workflow that reads none) the InfluxDB settings keep the files' defaults."""
+    env = {"MATHNOTES_NOTIFY_URL": receiver.url, "MATHNOTES_CHAT_MODEL": "deepseek-chat"}
+    if influxdb is not None:
+        env.update({"MATHNOTES_INFLUX_URL": influxdb.url, "MATHNOTES_INFLUX_DB": DB})
+    return env
 
 
 def make_home(

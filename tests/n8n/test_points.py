@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .harness import PACKAGE_DIR
+from .harness import call_export
 
 SPEC = {"measurement": "env", "fieldMode": "auto", "fieldNames": [], "tagNames": ["site", "device"],
         "extraTags": {"source": "n8n"}, "timestampProperty": ""}  # fmt: skip
@@ -17,14 +15,7 @@ SPEC = {"measurement": "env", "fieldMode": "auto", "fieldNames": [], "tagNames":
 
 def run_points(call: str, *args: Any) -> Any:
     """Call an export of dist/nodes/MathNotesTelemetry/points.js; returns its result or {"error": message}."""
-    script = (
-        "const p = require(process.argv[1]); const args = JSON.parse(process.argv[2]);"
-        f"try {{ console.log(JSON.stringify(p.{call}(...args))); }}"
-        "catch (e) { console.log(JSON.stringify({ error: e.message })); }"
-    )
-    module = str(PACKAGE_DIR / "dist" / "nodes" / "MathNotesTelemetry" / "points.js")
-    out = subprocess.run(["node", "-e", script, module, json.dumps(args)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return call_export("nodes/MathNotesTelemetry/points.js", call, *args)
 
 
 @pytest.fixture(autouse=True)
