@@ -9,9 +9,11 @@ best first, for :func:`~mathnotes.notes.rank.fuse`; every statement filters by o
 add word and meaning search and the column conversions. :class:`~mathnotes.notes.library.Library` picks one.
 
 Formula search: the query's normal form is looked up by ``key`` (exact matches first, newest first);
-then the notes sharing the most of the query's grams (at most :data:`MAX_QUERY_GRAMS`, longest first)
-are counted in SQL, the best :data:`FORMULA_CANDIDATES` of them scored with
-:func:`~mathnotes.notes.formulas.similarity` over all their grams, and kept above :data:`MIN_SIMILARITY`.
+then, for each of the query's :data:`MAX_QUERY_GRAMS` longest grams, the owner's newest
+:data:`POSTINGS_PER_GRAM` notes with it (one range of the ``(owner, gram, created_at)`` index, so the
+work is bounded however common a gram is: a rare gram brings all its notes, a common one the newest);
+the :data:`FORMULA_CANDIDATES` notes found most often are scored with
+:func:`~mathnotes.notes.formulas.similarity` over all their grams and kept above :data:`MIN_SIMILARITY`.
 
 Bounds: every statement runs under the database's statement ceiling (``NotesConfig.statement_timeout_s``);
 a mode returns at most :data:`MODE_DEPTH` ids; a note keeps at most :data:`MAX_NOTE_GRAMS` grams.
@@ -36,14 +38,16 @@ __all__ = [
     "MAX_QUERY_GRAMS",
     "MIN_SIMILARITY",
     "MODE_DEPTH",
+    "POSTINGS_PER_GRAM",
     "Filters",
     "Store",
 ]
 
 MODE_DEPTH = 1000  # ids one mode returns at most (a page deeper than this has only what the others found)
-MAX_QUERY_GRAMS = 64  # grams of a formula query counted in SQL
+MAX_QUERY_GRAMS = 24  # grams of a formula query looked up (the longest)
+POSTINGS_PER_GRAM = 1000  # of each, the owner's newest notes that have it
 MAX_NOTE_GRAMS = 1500  # grams kept per note (a page of 200 formulas does not make 60,000 rows)
-FORMULA_CANDIDATES = 300  # notes scored in Python after the SQL count
+FORMULA_CANDIDATES = 200  # notes scored in Python after the SQL count
 MIN_SIMILARITY = 0.2  # below this a formula is not a match
 EXPORT_PAGE = 100  # notes read per statement while exporting
 NOTE_COLUMNS = "n.id, n.owner, n.title, n.tags, n.source, n.task, n.language, n.model, n.answer, n.created_at, "
@@ -149,7 +153,8 @@ class Store:
                 row: list[Any] = [n.id, n.owner, title, self.tags_in(clean(list(n.tags))), clean(n.source)]
                 row += [clean(n.task), clean(n.language), clean(n.model), self.answer_in(answer), body]
                 row += [words_of(title, body), checked, wrong, image, item.image_type if image else None]
-                row += [self.time_in(n.created_at), self.time_in(n.updated_at)]
+                created = self.time_in(n.created_at)
+                row += [created, self.time_in(n.updated_at)]
                 if conn.execute(sql, row).rowcount != 1:
                     continue
                 written.append(n.id)
@@ -159,8 +164,8 @@ class Store:
                     [(n.id, i, x, formulas.normalize(x), formulas.key(x)) for i, x in enumerate(latexes)],
                 )
                 cursor.executemany(
-                    self.q("INSERT INTO note_formula_grams (note_id, gram) VALUES (?, ?)"),
-                    [(n.id, g) for g in note_grams(latexes)],
+                    self.q("INSERT INTO note_formula_grams (note_id, owner, created_at, gram) VALUES (?, ?, ?, ?)"),
+                    [(n.id, n.owner, created, g) for g in note_grams(latexes)],
                 )
         return written
 
@@ -241,33 +246,20 @@ class Store:
         """Notes with this formula (same normal form) first, then by gram similarity; at most ``limit``."""
         where, params = self.filters(filters)
         wanted = formulas.grams(latex)
-        counted = sorted(wanted, key=lambda g: (-g.count(" "), g))[:MAX_QUERY_GRAMS]
-        gram_in, gram_param = self.in_list("g.gram", counted)
         with self.db.connection() as conn:
             exact = [
                 r[0]
                 for r in conn.execute(
                     self.q(
-                        "SELECT n.id FROM notes n WHERE n.owner = ? AND EXISTS (SELECT 1 FROM note_formulas f "
-                        f"WHERE f.note_id = n.id AND f.key = ?){where} ORDER BY n.created_at DESC, n.id LIMIT ?"
+                        "SELECT n.id FROM notes n WHERE n.id IN (SELECT f.note_id FROM note_formulas f "
+                        f"WHERE f.key = ?) AND n.owner = ?{where} ORDER BY n.created_at DESC, n.id LIMIT ?"
                     ),
-                    (owner, formulas.key(latex), *params, limit),
+                    (formulas.key(latex), owner, *params, limit),
                 ).fetchall()
             ]
-            candidates = [
-                r[0]
-                for r in conn.execute(
-                    self.q(
-                        "SELECT g.note_id FROM note_formula_grams g JOIN notes n ON n.id = g.note_id "
-                        f"WHERE {gram_in} AND n.owner = ?{where} GROUP BY g.note_id ORDER BY count(*) DESC, "
-                        "g.note_id LIMIT ?"
-                    ),
-                    (gram_param, owner, *params, max(FORMULA_CANDIDATES, limit)),
-                ).fetchall()
-            ]
-            grams_of: dict[str, set[str]] = {c: set() for c in candidates}
-            if candidates:
-                note_in, note_param = self.in_list("note_id", candidates)
+            grams_of: dict[str, set[str]] = {c: set() for c in self._candidates(conn, owner, wanted, filters, limit)}
+            if grams_of:
+                note_in, note_param = self.in_list("note_id", list(grams_of))
                 for note_id, gram in conn.execute(
                     self.q(f"SELECT note_id, gram FROM note_formula_grams WHERE {note_in}"), (note_param,)
                 ):
@@ -275,6 +267,23 @@ class Store:
         scored = [(formulas.similarity(wanted, g), note_id) for note_id, g in grams_of.items() if note_id not in exact]
         ranked = [note_id for score, note_id in sorted(scored, key=lambda s: (-s[0], s[1])) if score >= MIN_SIMILARITY]
         return (exact + ranked)[:limit]
+
+    def _candidates(self, conn: Any, owner: str, wanted: set[str], filters: Filters, limit: int) -> list[str]:
+        """The notes among the owner's newest :data:`POSTINGS_PER_GRAM` with each query gram that share most."""
+        counted = sorted(wanted, key=lambda g: (-g.count(" "), g))[:MAX_QUERY_GRAMS]
+        if not counted:
+            return []
+        one = "SELECT g.note_id FROM note_formula_grams g WHERE g.owner = ? AND g.gram = ? "
+        one += "ORDER BY g.created_at DESC LIMIT ?"
+        postings = " UNION ALL ".join(f"SELECT note_id FROM ({one}) AS p{i}" for i in range(len(counted)))
+        params: list[Any] = [v for gram in counted for v in (owner, gram, POSTINGS_PER_GRAM)]
+        sql = f"SELECT c.note_id FROM (SELECT note_id, count(*) AS hits FROM ({postings}) AS p GROUP BY note_id) AS c"
+        where, extra = self.filters(filters)
+        if where:  # only a filter needs the notes table: the postings are the owner's already
+            sql += f" JOIN notes n ON n.id = c.note_id WHERE n.owner = ?{where}"
+            params += [owner, *extra]
+        sql += " ORDER BY c.hits DESC, c.note_id LIMIT ?"
+        return [r[0] for r in conn.execute(self.q(sql), (*params, max(FORMULA_CANDIDATES, limit))).fetchall()]
 
     def summaries(self, owner: str, ids: Sequence[str]) -> dict[str, tuple[NoteSummary, str]]:
         """``{id: (summary without snippet/score/matched, body)}`` of this owner's notes among ``ids``."""

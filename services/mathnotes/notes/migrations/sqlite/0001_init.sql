@@ -47,12 +47,16 @@ CREATE TABLE IF NOT EXISTS note_formulas (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (key);
 
+-- the symbol n-grams of a note's formulas; owner and created_at are the note's (they never change), so
+-- "the owner's newest notes with this gram" is one bounded range of the lookup index
 CREATE TABLE IF NOT EXISTS note_formula_grams (
     note_id TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+    owner TEXT NOT NULL,
+    created_at TEXT NOT NULL,
     gram TEXT NOT NULL,
     PRIMARY KEY (note_id, gram)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS note_formula_grams_gram ON note_formula_grams (gram, note_id);
+CREATE INDEX IF NOT EXISTS note_formula_grams_lookup ON note_formula_grams (owner, gram, created_at DESC, note_id);
 
 CREATE TABLE IF NOT EXISTS search_log (
     at TEXT NOT NULL,
