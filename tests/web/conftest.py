@@ -82,20 +82,25 @@ def shared_vision(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFacto
 def open_page(
     run_service: RunService, shared_vision: ServiceProcess, model: FakeOpenAI, tmp_path: Path
 ) -> Iterator[OpenPage]:
-    """``open_page(env=None, viewport=PHONE, accept_language="en-US,en")`` → a Page at ``/``.
+    """``open_page(env=None, viewport=PHONE, accept_language="en-US,en", service=None)`` → a Page at ``/``.
 
-    Without ``env`` the page talks to the shared service; with it, to a service of its own.
+    Without ``env`` the page talks to the shared service; with it (``{}`` too), to a service of its own
+    (its own notes library); with ``service``, to that one (a second browser on the same service).
     """
     drivers: list[webdriver.Chrome] = []
     os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium: no usage statistics
 
     def start(
-        env: dict[str, str] | None = None, viewport: dict[str, Any] = PHONE, accept_language: str = "en-US,en"
+        env: dict[str, str] | None = None,
+        viewport: dict[str, Any] = PHONE,
+        accept_language: str = "en-US,en",
+        service: ServiceProcess | None = None,
     ) -> Page:
         n = len(drivers)
-        service = (
-            run_service("mathnotes-vision", vision_env(model, tmp_path / f"state-{n}", env)) if env else shared_vision
-        )
+        if service is None and env is None:
+            service = shared_vision
+        elif service is None:
+            service = run_service("mathnotes-vision", vision_env(model, tmp_path / f"state-{n}", env))
         driver = launch(tmp_path / f"profile-{n}", accept_language)
         drivers.append(driver)
         page = Page(driver, service, model)

@@ -106,7 +106,7 @@ class Page:
         return path
 
 
-OpenPage = Callable[..., Page]  # the open_page fixture: open_page(env=None, viewport=PHONE, accept_language=...)
+OpenPage = Callable[..., Page]  # the open_page fixture: open_page(env=None, viewport=PHONE, ..., service=None)
 
 
 def run_module(page: Page, body: str) -> Any:

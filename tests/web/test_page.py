@@ -77,7 +77,7 @@ def test_photo_streams_in_and_math_is_rendered(open_page: OpenPage, tmp_path: Pa
 
 
 def test_history_survives_a_reload_and_reopens(open_page: OpenPage, tmp_path: Path) -> None:
-    page = open_page(viewport=DESKTOP)
+    page = open_page({}, viewport=DESKTOP)  # a library of its own: this test's one answer
     page.model.script(Reply(content=MATH_ANSWER))
     page.choose(math_note(tmp_path / "note.jpg"))
     page.find("#task").send_keys("Solve")

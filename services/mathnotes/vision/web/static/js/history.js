@@ -35,7 +35,7 @@ export function createHistory({ ui, openLibrary, openLocal, askForKey }) {
     state.blobs = [];
   }
 
-  function item({ id, title, when, thumb, html, text, formula, onOpen }) {
+  function item({ id, title, when, thumb, html, text, formula, matched, onOpen }) {
     const li = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
@@ -57,6 +57,12 @@ export function createHistory({ ui, openLibrary, openLocal, askForKey }) {
     if (html != null) snippet.innerHTML = html; // safeSnippet: text and <mark> only
     else snippet.textContent = text;
     body.append(strong, meta, snippet);
+    if (matched?.length) {
+      const by = document.createElement("span");
+      by.className = "matched";
+      by.textContent = t("matchedBy", { modes: matched.map((m) => t(`matched_${m}`)).join(", ") });
+      body.append(by);
+    }
     if (formula) {
       const math = document.createElement("span");
       math.className = "formula";
@@ -76,9 +82,11 @@ export function createHistory({ ui, openLibrary, openLocal, askForKey }) {
     const li = item({
       id: note.id, title: note.title || t("untitled"), when: when(note.task, note.created_at), thumb: local,
       html: safeSnippet(note.snippet), formula: note.matched?.includes("formula") ? note.formulas?.[0] : null,
+      matched: (note.matched || []).filter((m) => ["words", "formula", "meaning"].includes(m)),
       onOpen: () => openLibrary(note),
     });
     li.firstChild.dataset.source = "library";
+    li.firstChild.dataset.matched = (note.matched || []).join(" ");
     return { li, wantsThumb: !local && note.has_image };
   }
 

@@ -5,6 +5,11 @@ import { deleteNote, getNote, noteImageUrl, renameNote } from "./library.js";
 import { loadApiKey, updateHistory } from "./storage.js";
 import { formatWhen, t } from "./i18n.js";
 
+/** The text of the first line of `markdown` when it is a heading. */
+export function headingOf(markdown) {
+  return String(markdown ?? "").trimStart().match(/^#{1,6}[ \t]+(.*?)[ \t#]*(?:\n|$)/)?.[1] ?? "";
+}
+
 /** The page's answer entry for a note of the library (what showAnswer renders). */
 export function entryFromNote(note) {
   const answer = note.answer || {};
@@ -46,16 +51,21 @@ export function createNoteView({ ui, showAnswer, setStatus, showError, changed }
     ui.remove.textContent = t("delete");
   }
 
-  /** The answer on show belongs to note `id` (null: to none); `title` when known. */
-  function show(id, title = "") {
-    state.opening += 1; // a note still loading is not wanted any more
-    state.id = id || null;
+  function showTitle(title, markdown = "") {
     state.title = title || "";
     ui.title.textContent = state.title;
-    ui.title.hidden = !state.title;
+    // not twice: a title derived from the answer is its first heading
+    ui.title.hidden = !state.title || headingOf(markdown) === state.title;
+    ui.view.hidden = ui.title.hidden && ui.image.hidden;
+  }
+
+  /** The answer on show (`markdown`) belongs to note `id` (null: to none); `title` when known. */
+  function show(id, title = "", markdown = "") {
+    state.opening += 1; // a note still loading is not wanted any more
+    state.id = id || null;
     ui.actions.hidden = !state.id;
-    ui.view.hidden = !state.title;
     setImage(null);
+    showTitle(title, markdown);
     disarm();
   }
 
@@ -64,7 +74,7 @@ export function createNoteView({ ui, showAnswer, setStatus, showError, changed }
    * of the same note, if any) is shown at once, then completed from the library.
    */
   async function open(summary, local = null) {
-    show(local ? summary.id : null, local ? summary.title : "");
+    show(local ? summary.id : null, local ? summary.title : "", local?.markdown);
     const opening = state.opening;
     if (local) {
       showAnswer(local);
@@ -91,7 +101,7 @@ export function createNoteView({ ui, showAnswer, setStatus, showError, changed }
     if (opening !== state.opening) return;
     const entry = entryFromNote(note);
     if (!local || local.markdown !== entry.markdown) showAnswer(entry);
-    show(note.id, note.title);
+    show(note.id, note.title, entry.markdown);
     setStatus(t("reopened", { when: formatWhen(note.created_at) }));
     if (!note.has_image) return;
     const loading = state.opening;
@@ -120,10 +130,7 @@ export function createNoteView({ ui, showAnswer, setStatus, showError, changed }
     try {
       const note = await renameNote(id, title, { apiKey: loadApiKey() });
       if (id !== state.id) return;
-      state.title = note.title || title;
-      ui.title.textContent = state.title;
-      ui.title.hidden = false;
-      ui.view.hidden = false;
+      showTitle(note.title || title);
       updateHistory((e) => e.note_id === id, { title: state.title });
       setStatus(t("renamed"));
       changed();

@@ -21,17 +21,18 @@ export function stripDollars(text) {
 
 /**
  * The query parameters of `GET api/notes` for what was typed: `{formula}` or `{q}`, or `{}` for nothing.
- * `mode` is the toggle: "auto" (guess with looksLikeFormula), "words" or "formula".
+ * `mode` is the toggle: "auto" (guess with looksLikeFormula; the library runs every mode that applies),
+ * or "words", "formula", "meaning" (sent as `mode=` too, so the library runs that one only).
  */
 export function searchParams(text, mode = "auto") {
   const s = String(text ?? "").trim().slice(0, MAX_QUERY_CHARS);
   if (!s) return {};
-  const formula = mode === "formula" || (mode !== "words" && looksLikeFormula(s));
-  if (formula) {
+  const only = mode === "auto" ? {} : { mode };
+  if (mode === "formula" || (mode === "auto" && looksLikeFormula(s))) {
     const latex = stripDollars(s);
-    return latex ? { formula: latex } : {};
+    return latex ? { formula: latex, ...only } : {};
   }
-  return { q: s };
+  return { q: s, ...only };
 }
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
