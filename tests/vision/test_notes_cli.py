@@ -71,9 +71,8 @@ def test_with_keys_the_cli_works_on_one_keys_notes(tmp_path: Path, model: FakeOp
     mine = run_cli(["analyze", str(photo), "--json", "--api-key", KEY_A], env)
     assert mine.returncode == 0, mine.stderr
     note_id = json.loads(mine.stdout)["note_id"]
-    assert (
-        json.loads(run_cli(["notes", "search", "--json", "--api-key", KEY_A], env).stdout)["notes"][0]["id"] == note_id
-    )
+    found = run_cli(["notes", "search", "--json", "--api-key", KEY_A], env)
+    assert [n["id"] for n in json.loads(found.stdout)["notes"]] == [note_id], mine.stderr + found.stderr
     assert json.loads(run_cli(["notes", "search", "--json", "--api-key", KEY_B], env).stdout)["notes"] == []
     nobody = run_cli(["notes", "search"], env)
     assert nobody.returncode == 1 and "pass --api-key" in nobody.stderr

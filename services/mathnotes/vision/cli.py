@@ -24,13 +24,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..common.bootstrap import load_or_exit
 from ..common.settings import describe
 from .notes_cli import add_parsers, run_migrate, run_notes
 from .prompts import FORMATS, LANGUAGES, TASKS
 from .settings import VisionSettings
+
+if TYPE_CHECKING:
+    from .state import VisionState
 
 __all__ = ["main"]
 
@@ -123,7 +126,17 @@ def _post_local(photo: bytes, fields: dict[str, str], api_key: str | None) -> tu
             )
             return resp.status_code, resp.get_json(silent=True)
     finally:
-        VisionState.of(app).close()  # the note is written (or put on the disk queue) before the process ends
+        _close(VisionState.of(app))
+
+
+def _close(state: VisionState) -> None:
+    """Stop the in-process service: its note written first (or, the database away, left on the disk queue)."""
+    from .notekeeper import settle
+
+    if state.notes is not None and settle(state.notes.library):
+        where = state.notes.library.queue.disk.path
+        print(f"{PROG}: the note waits in the notes queue {where}: written when the database answers", file=sys.stderr)
+    state.close()
 
 
 def _post_remote(args: argparse.Namespace, photo: bytes, fields: dict[str, str]) -> tuple[int, Any]:

@@ -12,6 +12,7 @@ database) and gives back its id. No HTTP framework here.
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -29,12 +30,13 @@ from .prompts import LANGUAGES, TASKS
 from .settings import VisionSettings
 from .thumbnail import thumbnail, thumbnail_of
 
-__all__ = ["Notekeeper", "Thumbnail", "migrate_library", "notes_config"]
+__all__ = ["Notekeeper", "Thumbnail", "migrate_library", "notes_config", "settle"]
 
 log = logging.getLogger("mathnotes.vision")
 
 Thumbnail = Future[bytes | None]  # the thumbnail of a page, being made
 THUMBNAIL_WAIT_S = 2.0  # at save time, the longest wait for a thumbnail not made yet (then: no image)
+SETTLE_S = 10.0  # how long a short-lived process waits for its notes to be written (see settle)
 
 RULES = Rules(  # what an imported note may hold: what analyze accepts
     max_title_chars=MAX_TITLE_CHARS,
@@ -79,6 +81,21 @@ def migrate_library(settings: VisionSettings) -> tuple[str, int]:
         return db.where, migrate(db, settings.notes_db_wait_s)
     finally:
         db.close()
+
+
+def settle(library: Library, timeout_s: float = SETTLE_S) -> int:
+    """Wait (at most ``timeout_s``) until the library's writer has written what waits in its queues (memory and
+    disk); the notes still waiting. A short-lived process (the CLI) calls it so that what it saved, or what an
+    earlier run left on the disk queue, is in the database before it reads or exits."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            left = library.queue.depth()
+        except Exception:  # the disk queue unreadable: nothing to wait for
+            return 0
+        if left == 0 or time.monotonic() >= deadline or not library.queue.alive:
+            return left
+        time.sleep(0.05)
 
 
 def done(value: bytes | None) -> Thumbnail:

@@ -137,7 +137,7 @@ def _local(args: argparse.Namespace) -> int:
     from ..notes.library import Library
     from ..notes.migrate import MigrationError
     from ..notes.model import SearchQuery, owner_of
-    from .notekeeper import RULES, notes_config
+    from .notekeeper import RULES, notes_config, settle
     from .prompts import TASKS
 
     settings = load_or_exit(VisionSettings, PROG)
@@ -147,6 +147,7 @@ def _local(args: argparse.Namespace) -> int:
     library = Library(notes_config(settings), rules=RULES)
     try:
         library.start()
+        settle(library)  # notes an earlier run left on the disk queue are written first
         if args.verb == "search":
             _print_page(library.search(SearchQuery.from_params(_params(args), TASKS), owner).to_json(), args.json)
         elif args.verb == "export":
