@@ -46,6 +46,12 @@ def test_up_twice_status_and_down(stack_env: dict[str, str]) -> None:
         f"http://127.0.0.1:{stack_env['INFLUX_PORT']}/query", data={"q": "SHOW DATABASES"}, timeout=5
     )
     assert ["telemetry"] in influx.json()["results"][0]["series"][0]["values"]
+    # the notes library is on, on SQLite in the stack's data folder (nothing to install)
+    health = requests.get(f"http://127.0.0.1:{stack_env['PORT']}/health", timeout=5).json()
+    assert health["notes"]["backend"] == "sqlite", health
+    notes = requests.get(f"http://127.0.0.1:{stack_env['PORT']}/api/notes", timeout=10)
+    assert notes.status_code == 200 and notes.json()["notes"] == []
+    assert list((Path(stack_env["STACK_DIR"]) / "data" / "notes").glob("*.sqlite3"))
 
     second = run(stack_env, "up")
     assert second.returncode == 0
