@@ -77,12 +77,6 @@ return answered ? h.dataset.searched : null;
 """
 
 
-def show_history(page: Page) -> None:
-    if not page.find("#history").is_displayed():
-        page.click("#history-toggle")
-    page.wait(lambda d: d.execute_script(SEARCHED, 0) == "{}", "the history")
-
-
 MODES = {"auto": "Auto", "words": "Words", "formula": "Formula", "meaning": "Meaning"}
 
 
@@ -109,6 +103,14 @@ def search(page: Page, text: str, mode: str = "auto") -> dict[str, str]:
 
     found: tuple[dict[str, str]] = page.wait(done, f"the search for {text!r}")
     return found[0]
+
+
+def show_history(page: Page) -> None:
+    """Open the history (a wide screen has it open from the start) and ask the library afresh."""
+    if not page.find("#history").is_displayed():
+        page.click("#history-toggle")
+    page.wait(lambda d: d.execute_script(SEARCHED, 0) == "{}", "the history")
+    search(page, "")
 
 
 def items(page: Page) -> list[dict[str, Any]]:
@@ -229,6 +231,12 @@ def test_opening_a_note_shows_its_page_and_rendered_maths(open_page: OpenPage, t
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "note_not_found"
     page.wait(lambda d: [i["id"] for i in items(page)] == [notes[0]["id"]], "the list without it")
     assert not page.find("#note-actions").is_displayed()
+
+    # a link to a note (the Open WebUI tool writes <PUBLIC_URL>/#note=<id>) opens it
+    page.driver.get("about:blank")
+    page.driver.get(f"{page.service.url}/#note={notes[0]['id']}")
+    page.wait(lambda d: d.find_element(By.ID, "answer").text.startswith("Eigenvalues"), "the linked note")
+    page.wait(lambda d: d.execute_script(THUMBNAIL_SHOWN), "its thumbnail")
 
 
 def test_offline_the_local_copy_is_shown_and_says_so(open_page: OpenPage, tmp_path: Path) -> None:

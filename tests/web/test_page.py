@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import requests
 from selenium.webdriver.common.by import By
 
 from tests.support.fake_openai import Reply
@@ -83,6 +84,9 @@ def test_history_survives_a_reload_and_reopens(open_page: OpenPage, tmp_path: Pa
     page.find("#task").send_keys("Solve")
     page.analyze()
     assert answer_math(page)["katex"] >= 4
+    # the library writes the note a moment after the answer; the list after the reload is then settled
+    notes = f"{page.service.url}/api/notes"
+    page.wait(lambda d: len(requests.get(notes, timeout=10).json()["notes"]) == 1, "the note in the library")
 
     page.driver.refresh()
     page.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), "the reloaded page")

@@ -11,6 +11,8 @@ export const PAGE_SIZE = 20;
 const SEARCH_DELAY_MS = 300; // typing pauses this long before the library is asked
 const THUMB_FETCHES = 2; // thumbnails fetched at a time
 const PENDING_MS = 120_000; // an answer of this browser missing from the library is "being saved" this long
+const PENDING_RETRIES = 5; // the list is asked for again this many times while one is being saved
+const PENDING_RETRY_MS = 1000;
 
 // why the local copy is shown instead of the library, by HTTP status (0: no answer at all)
 const REASONS = { 0: "offline", 401: "key", 403: "key", 404: "absent", 503: "unavailable" };
@@ -20,7 +22,7 @@ const REASONS = { 0: "offline", 401: "key", 403: "key", 404: "absent", 503: "una
  * `askForKey()` asks for the API key (resolves true when one was given).
  */
 export function createHistory({ ui, openLibrary, openLocal, askForKey }) {
-  const state = { generation: 0, controller: null, timer: 0, cursor: null, params: {}, blobs: [] };
+  const state = { generation: 0, controller: null, timer: 0, cursor: null, params: {}, blobs: [], retries: 0 };
 
   function setSource(source, reason = "", message = "") {
     ui.history.dataset.source = source;
@@ -143,6 +145,9 @@ export function createHistory({ ui, openLibrary, openLocal, askForKey }) {
         : local.filter((e) => e.note_id && !listed.has(e.note_id) && e.created > Math.max(newest, Date.now() - PENDING_MS))
           .map(localItem);
       ui.list.replaceChildren(...pending, ...rows.map((r) => r.li));
+      // ask again shortly (a few times) for the ones being saved
+      state.retries = pending.length ? state.retries + 1 : 0;
+      if (pending.length && state.retries <= PENDING_RETRIES) state.timer = setTimeout(refresh, PENDING_RETRY_MS);
     } else {
       ui.list.append(...rows.map((r) => r.li));
     }
