@@ -104,6 +104,7 @@ def test_word_search_finds_english_and_chinese_by_owner(store: Store) -> None:
     assert store.words("key:a", ["integration"], ANY, 10) == [f"{1:032x}", f"{2:032x}"]
     assert store.words("key:a", ["分部", "积分"], ANY, 10) == [f"{3:032x}"]
     assert store.words("key:a", ["nothing"], ANY, 10) == []
+    assert store.words("key:a", ["limits", "integration"], ANY, 10) == [f"{2:032x}", f"{1:032x}"]  # both, then one
     assert store.words("key:b", ["integration"], ANY, 10) == [f"{4:032x}"]
 
 

@@ -19,7 +19,8 @@ thread; it returns the new id, or ``None`` when even the disk queue failed. Ever
 owner: another owner's note is :class:`~mathnotes.notes.errors.NotFound`, exactly like a missing one.
 A database that cannot be read is :class:`~mathnotes.notes.errors.Unavailable` (503). A search mode
 cut short by the statement ceiling, or a query embedding that fails, is left out of ``modes``; the
-other modes still answer. ``start()`` must run in the process that serves (after a fork).
+other modes still answer. The modes of one search run side by side (:data:`SEARCH_THREADS`).
+``start()`` must run in the process that serves (after a fork).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -54,6 +56,7 @@ log = logging.getLogger("mathnotes.notes")
 QUERY_EMBED_TIMEOUT_S = 3.0  # a search waits this long at most for its query's vector
 BACKFILL_BATCH = 50  # notes given a vector per idle pass of the writer
 IMPORT_BATCH = 100  # notes per transaction while importing
+SEARCH_THREADS = 6  # the modes of a search run side by side on these (shared by all requests)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Library:
             PostgresStore(self.db) if self.db.kind == "postgres" else SqliteStore(self.db, config.embedding_dimensions)
         )
         self.embedder = self._embedder(config)
+        self._searchers = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="notes-search")
         self.queue: WriteQueue[NewNote] = WriteQueue(
             self._write,
             encode=encode_new,
@@ -135,6 +139,7 @@ class Library:
         return version
 
     def close(self) -> None:
+        self._searchers.shutdown(wait=True)
         self.queue.stop()
         self.queue.disk.close()
         self.db.close()
@@ -206,8 +211,13 @@ class Library:
             if modes:
                 depth = min(MODE_DEPTH, query.offset + query.limit + 1)
                 rankings = {}
+                if len(modes) == 1:
+                    results = {modes[0]: self._mode(modes[0], query, owner, filters, depth)}
+                else:  # side by side: each on its own connection
+                    running = {m: self._searchers.submit(self._mode, m, query, owner, filters, depth) for m in modes}
+                    results = {m: future.result() for m, future in running.items()}
                 for mode in modes:
-                    found = self._mode(mode, query, owner, filters, depth)
+                    found = results[mode]
                     if found is not None:
                         rankings[mode], ran = found, [*ran, mode]
                 fused = fuse(rankings)

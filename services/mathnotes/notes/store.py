@@ -8,7 +8,8 @@ best first, for :func:`~mathnotes.notes.rank.fuse`; every statement filters by o
 :class:`~mathnotes.notes.store_sqlite.SqliteStore` and :class:`~mathnotes.notes.store_postgres.PostgresStore`
 add word and meaning search and the column conversions. :class:`~mathnotes.notes.library.Library` picks one.
 
-Formula search: the query's normal form is looked up by ``key`` (exact matches first, newest first);
+Formula search: the query's normal form is looked up by ``key`` (exact matches first, newest first; one
+range of the ``(owner, key, created_at)`` index);
 then, for each of the query's :data:`MAX_QUERY_GRAMS` longest grams, the owner's newest
 :data:`POSTINGS_PER_GRAM` notes with it (one range of the ``(owner, gram, created_at)`` index, so the
 work is bounded however common a gram is: a rare gram brings all its notes, a common one the newest);
@@ -44,10 +45,10 @@ __all__ = [
 ]
 
 MODE_DEPTH = 1000  # ids one mode returns at most (a page deeper than this has only what the others found)
-MAX_QUERY_GRAMS = 24  # grams of a formula query looked up (the longest)
-POSTINGS_PER_GRAM = 1000  # of each, the owner's newest notes that have it
+MAX_QUERY_GRAMS = 16  # grams of a formula query looked up (the longest)
+POSTINGS_PER_GRAM = 500  # of each, the owner's newest notes that have it
 MAX_NOTE_GRAMS = 1500  # grams kept per note (a page of 200 formulas does not make 60,000 rows)
-FORMULA_CANDIDATES = 200  # notes scored in Python after the SQL count
+FORMULA_CANDIDATES = 100  # notes scored in Python after the SQL count
 MIN_SIMILARITY = 0.2  # below this a formula is not a match
 EXPORT_PAGE = 100  # notes read per statement while exporting
 NOTE_COLUMNS = "n.id, n.owner, n.title, n.tags, n.source, n.task, n.language, n.model, n.answer, n.created_at, "
@@ -160,8 +161,14 @@ class Store:
                 written.append(n.id)
                 latexes = formulas_of(answer)
                 cursor.executemany(
-                    self.q("INSERT INTO note_formulas (note_id, position, latex, norm, key) VALUES (?, ?, ?, ?, ?)"),
-                    [(n.id, i, x, formulas.normalize(x), formulas.key(x)) for i, x in enumerate(latexes)],
+                    self.q(
+                        "INSERT INTO note_formulas (note_id, position, latex, norm, key, owner, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    [
+                        (n.id, i, x, formulas.normalize(x), formulas.key(x), n.owner, created)
+                        for i, x in enumerate(latexes)
+                    ],
                 )
                 cursor.executemany(
                     self.q("INSERT INTO note_formula_grams (note_id, owner, created_at, gram) VALUES (?, ?, ?, ?)"),
@@ -246,17 +253,16 @@ class Store:
         """Notes with this formula (same normal form) first, then by gram similarity; at most ``limit``."""
         where, params = self.filters(filters)
         wanted = formulas.grams(latex)
+        join = " JOIN notes n ON n.id = f.note_id" if where else ""  # the rows are the owner's already
         with self.db.connection() as conn:
-            exact = [
-                r[0]
-                for r in conn.execute(
-                    self.q(
-                        "SELECT n.id FROM notes n WHERE n.id IN (SELECT f.note_id FROM note_formulas f "
-                        f"WHERE f.key = ?) AND n.owner = ?{where} ORDER BY n.created_at DESC, n.id LIMIT ?"
-                    ),
-                    (formulas.key(latex), owner, *params, limit),
-                ).fetchall()
-            ]
+            rows = conn.execute(
+                self.q(
+                    f"SELECT f.note_id FROM note_formulas f{join} WHERE f.owner = ? AND f.key = ?{where} "
+                    "ORDER BY f.created_at DESC, f.note_id LIMIT ?"
+                ),
+                (owner, formulas.key(latex), *params, 2 * limit),
+            ).fetchall()
+            exact = list(dict.fromkeys(r[0] for r in rows))[:limit]  # a note may hold the formula twice
             grams_of: dict[str, set[str]] = {c: set() for c in self._candidates(conn, owner, wanted, filters, limit)}
             if grams_of:
                 note_in, note_param = self.in_list("note_id", list(grams_of))

@@ -2,10 +2,11 @@
 
 Words: the stored ``words_tsv`` (``to_tsvector('simple', words)``, GIN-indexed; ``simple`` keeps every
 token as it is, so the CJK bigrams computed in Python match as words do, with no contrib module), queried
-with the terms quoted and joined by ``|``, ranked by ``ts_rank``. Meaning: pgvector's HNSW index on
-``embedding vector_cosine_ops``, with ``hnsw.ef_search`` set for the transaction to twice the ids wanted
-(at least :data:`EF_SEARCH_MIN`, at most 1,000). The column is ``vector(1024)``: another
-``EMBEDDING_DIMENSIONS`` turns meaning search off on PostgreSQL (the library says so at start).
+with the terms quoted and joined by ``&`` (notes with every term, ranked by ``ts_rank``), then, when they
+are fewer than asked, by ``|`` (any term): ranking every note with one common word is what costs.
+Meaning: pgvector's HNSW index on ``embedding vector_cosine_ops``, with ``hnsw.ef_search`` set for the
+transaction to twice the ids wanted (at least :data:`EF_SEARCH_MIN`, at most 1,000). The column is
+``vector(1024)``: another ``EMBEDDING_DIMENSIONS`` turns meaning search off on PostgreSQL (logged at start).
 pgvector 0.6 filters after the index scan, so an owner with few notes among many others can get fewer
 than ``limit`` nearest notes; the planner uses the owner's index and an exact sort when that is cheaper.
 """
@@ -68,9 +69,17 @@ class PostgresStore(Store):
             "WITH q AS (SELECT to_tsquery('simple', ?) AS q) SELECT n.id FROM notes n, q "
             f"WHERE n.owner = ? AND n.words_tsv @@ q.q{where} ORDER BY ts_rank(n.words_tsv, q.q) DESC, n.id LIMIT ?"
         )
+        found: list[str] = []
+        seen: set[str] = set()
         with self.db.connection() as conn:
-            query = " | ".join(f"'{t}'" for t in safe)
-            return [r[0] for r in conn.execute(self.q(sql), (query, owner, *params, limit)).fetchall()]
+            for joiner in (" & ", " | ") if len(safe) > 1 else (" | ",):  # every term first: a far smaller set
+                query = joiner.join(f"'{t}'" for t in safe)
+                rows = conn.execute(self.q(sql), (query, owner, *params, limit)).fetchall()
+                found += [r[0] for r in rows if r[0] not in seen]
+                seen.update(found)
+                if len(found) >= limit:
+                    break
+        return found[:limit]
 
     def meaning(self, owner: str, vector: list[float], filters: Filters, limit: int) -> list[str]:
         if len(vector) != DIMENSIONS:

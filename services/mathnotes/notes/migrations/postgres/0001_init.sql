@@ -27,15 +27,19 @@ CREATE INDEX IF NOT EXISTS notes_owner_created ON notes (owner, created_at DESC,
 CREATE INDEX IF NOT EXISTS notes_words ON notes USING gin (words_tsv);
 CREATE INDEX IF NOT EXISTS notes_embedding ON notes USING hnsw (embedding vector_cosine_ops);
 
+-- owner and created_at are the note's (they never change), so exact matches are one range of the key
+-- index; the store always sets them (a row without an owner is found by no one)
 CREATE TABLE IF NOT EXISTS note_formulas (
     note_id text NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
     position integer NOT NULL,
     latex text NOT NULL,
     norm text NOT NULL,
     key text NOT NULL,
+    owner text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (note_id, position)
 );
-CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (key);
+CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (owner, key, created_at DESC, note_id);
 
 -- the symbol n-grams of a note's formulas; owner and created_at are the note's (they never change), so
 -- "the owner's newest notes with this gram" is one bounded range of the lookup index

@@ -37,15 +37,19 @@ CREATE TRIGGER IF NOT EXISTS notes_fts_update AFTER UPDATE OF words ON notes BEG
     INSERT INTO notes_fts (rowid, words) VALUES (new.seq, new.words);
 END;
 
+-- owner and created_at are the note's (they never change), so exact matches are one range of the key
+-- index; the store always sets them (a row without an owner is found by no one)
 CREATE TABLE IF NOT EXISTS note_formulas (
     note_id TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
     latex TEXT NOT NULL,
     norm TEXT NOT NULL,
     key TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (note_id, position)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (key);
+CREATE INDEX IF NOT EXISTS note_formulas_key ON note_formulas (owner, key, created_at DESC, note_id);
 
 -- the symbol n-grams of a note's formulas; owner and created_at are the note's (they never change), so
 -- "the owner's newest notes with this gram" is one bounded range of the lookup index
