@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "services" / "mathnotes"
 
 # pure modules: no I/O, no HTTP, no clock they do not get passed in. Checked with everything they import.
 PURE = (
+    "mathnotes.common.errors",
     "mathnotes.common.openapi",
     "mathnotes.ingest.dlq",
     "mathnotes.ingest.errors",

@@ -1,9 +1,9 @@
 """Every reason the notes library refuses a request: one tree, the same shape as the vision API's errors.
 
 Each error carries what the client is answered with: the HTTP ``status``, a stable ``code``, a plain
-``message``, optionally ``details`` (JSON) and response ``headers`` (the attributes of
-``mathnotes.vision.errors.VisionError``, which this package must not import: the vision app maps both
-trees to the one JSON error shape). Pure.
+``message``, optionally ``details`` (JSON) and response ``headers``: a
+``mathnotes.common.errors.ClientError``, as the vision API's errors are, so the vision app maps both
+trees to the one JSON error shape in one handler (this package never imports vision). Pure.
 
     NotesError              status, code, message, details, headers
      ├── NotFound           404 note_not_found: no such note, or another owner's (never told apart)
@@ -15,30 +15,13 @@ trees to the one JSON error shape). Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ..common.errors import ClientError
 
 __all__ = ["InvalidNote", "InvalidQuery", "NotFound", "NotesError", "TooLarge", "Unavailable"]
 
 
-class NotesError(Exception):
-    """A refusal the client sees: HTTP ``status``, stable ``code``, plain ``message``, optional details/headers."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        status: int = 400,
-        *,
-        details: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.details = details
-        self.headers = dict(headers or {})
+class NotesError(ClientError):
+    """The notes library's refusals (the tree above)."""
 
 
 class NotFound(NotesError):

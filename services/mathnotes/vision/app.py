@@ -4,7 +4,7 @@
 ``NOTES_ENABLED``), ``ops`` (``GET /health``, ``/ready``, ``/metrics``, ``/openapi.json``) and ``web``
 (the phone page at ``/``). The parts they use are built once (:func:`~.state.build_state`) and kept in
 ``app.extensions["vision"]``. Every :class:`~.errors.VisionError` and every
-:class:`~mathnotes.notes.errors.NotesError` (the notes library's tree, the same attributes) becomes the
+:class:`~mathnotes.notes.errors.NotesError` (both :class:`~mathnotes.common.errors.ClientError`) becomes the
 JSON error shape here, in one handler.
 """
 
@@ -13,10 +13,9 @@ from __future__ import annotations
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ..common.errors import ClientError
 from ..common.httpapi import error_response, install_common
-from ..notes.errors import NotesError
 from .api import bp as api_blueprint
-from .errors import VisionError
 from .guards import install_guards
 from .metrics import VisionMetrics
 from .notes_api import bp as notes_blueprint
@@ -55,8 +54,7 @@ def create_app(
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     install_common(app, "vision")
-    app.register_error_handler(VisionError, _error)
-    app.register_error_handler(NotesError, _error)
+    app.register_error_handler(ClientError, _error)  # VisionError and NotesError
     state = build_state(settings, metrics=metrics, upstream=upstream, ocr=ocr, migrate=migrate)
     app.extensions[EXTENSION] = state
     install_guards(app, settings, state.limiter, state.metrics)
@@ -68,6 +66,6 @@ def create_app(
     return app
 
 
-def _error(err: VisionError | NotesError) -> Response:
+def _error(err: ClientError) -> Response:
     """The one place the error trees (vision's :mod:`.errors`, the library's) become the API's JSON error shape."""
     return error_response(err.status, err.code, err.message, err.details, err.headers)

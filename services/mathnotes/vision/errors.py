@@ -28,30 +28,13 @@ framework here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ..common.errors import ClientError
 
 __all__ = ["AnalysisError", "RequestError", "VisionError"]
 
 
-class VisionError(Exception):
-    """A refusal the client sees: HTTP ``status``, stable ``code``, plain ``message``, optional details/headers."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        status: int = 400,
-        *,
-        details: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.details = details
-        self.headers = dict(headers or {})
+class VisionError(ClientError):
+    """The vision API's refusals (the tree above)."""
 
 
 class RequestError(VisionError):
