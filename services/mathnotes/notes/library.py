@@ -197,7 +197,11 @@ class Library:
         """Give vectors to up to :data:`BACKFILL_BATCH` notes without one; True when there may be more."""
         if self.embedder is None:
             return False
-        pending = self.store.missing_embeddings(BACKFILL_BATCH)
+        try:
+            pending = self.store.missing_embeddings(BACKFILL_BATCH)
+        except DbUnavailable as err:
+            log.warning("notes: backfill postponed (%s)", err)
+            return False
         return bool(pending) and self._embed(pending) and len(pending) == BACKFILL_BATCH
 
     # --- reading ----------------------------------------------------------------------------------------------
