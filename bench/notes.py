@@ -11,12 +11,16 @@ loaded (``bench/notes_load.py``) with the vectors the fake model gives, then sea
   modes), over the same queries; ``meaning`` includes the query's embedding call (``embed_ms``);
 * ``postgres.recall_at_10``: the HNSW index's top 10 (the store's own query) against an exact scan
   (``enable_indexscan = off``), counting a returned note as a hit when it is no farther than the exact
-  10th (hashed bag-of-words vectors tie), at the store's ``hnsw.ef_search`` (100) and larger ones;
+  10th (hashed bag-of-words vectors tie), at the store's ``hnsw.ef_search`` (100) and larger ones.
+  These vectors are a hard case for an HNSW graph: notes of a rare topic share no word with the rest,
+  so they sit at cosine distance ~1 from everything else, an island the greedy search seldom reaches
+  from the entry point (larger ``ef_search``, ``m`` or ``ef_construction`` help little); real
+  embeddings have no such plateaus, so this is a floor, not what production sees;
 * ``save``: analyze latency of the real ``mathnotes-vision`` with the library on (PostgreSQL, then
-  SQLite) and off, requests alternating between the two services in the same run, the fake model
-  taking ``--model-delay`` (0.5 s) per page as a real one takes seconds (the thumbnail is made
-  meanwhile); ``added_ms`` is on minus off, p50 and p95, with the paired differences beside it, and
-  the notes that reached the database are counted.
+  SQLite) and off, requests taking turns between the services in the same run, the fake model taking
+  ``--model-delay`` (0.5 s) per page as a real one takes seconds (the thumbnail is made meanwhile);
+  ``added_ms`` is on minus off (p50, p95, and the median of paired differences), ``noise_floor_ms``
+  the same between two services both off; the notes that reached the database are counted.
 
 The targets (reported, not asserted): fused p95 <= 50 ms at 100k notes on PostgreSQL, saving adds
 <= 5 ms p95, recall@10 >= 0.95. PostgreSQL runs with production's ``shared_buffers=32MB``.
@@ -31,6 +35,7 @@ import argparse
 import base64
 import collections
 import json
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -174,50 +179,64 @@ def backend(name: str, work: Path, count: int, asks: list[dict[str, str]], model
 
 
 def save_latency(work: Path, model_url: str, pg: Postgres, requests_per_side: int) -> dict[str, Any]:
-    """Analyze latency with the library on (PostgreSQL, then SQLite) and off, alternating between the two."""
+    """Analyze latency with the library on (PostgreSQL, then SQLite) and off, and of a second service with it
+    off (the noise floor: two identical services differ this much), requests taking turns."""
     image = base64.b64encode(note_photo(1280, 960, 90)).decode()
     common = {"DASHSCOPE_API_KEY": "sk-bench", "DASHSCOPE_BASE_URL": model_url, "RATE_LIMIT_MAX_REQUESTS": "1000000000"}
     common["LOG_LEVEL"] = "warning"
     out: dict[str, Any] = {"requests_per_side": requests_per_side}
     for name in ("postgres", "sqlite"):
         url = pg.create_database(f"bench_save_{name}") if name == "postgres" else ""
-        on_env = {**common, "NOTES_ENABLED": "true", "NOTES_DIR": str(work / f"save-{name}"), "DATABASE_URL": url}
-        off_env = {**common, "NOTES_ENABLED": "false", "NOTES_DIR": str(work / f"off-{name}")}
-        on = ServiceProcess.on_free_port("mathnotes-vision", work / f"vision-on-{name}", on_env)
-        off = ServiceProcess.on_free_port("mathnotes-vision", work / f"vision-off-{name}", off_env)
+        envs = {
+            "on": {**common, "NOTES_ENABLED": "true", "NOTES_DIR": str(work / f"save-{name}"), "DATABASE_URL": url},
+            "off": {**common, "NOTES_ENABLED": "false", "NOTES_DIR": str(work / f"off-{name}")},
+            "off2": {**common, "NOTES_ENABLED": "false", "NOTES_DIR": str(work / f"off2-{name}")},
+        }
+        services = {
+            side: ServiceProcess.on_free_port("mathnotes-vision", work / f"vision-{side}-{name}", env)
+            for side, env in envs.items()
+        }
         try:
-            on.start()
-            off.start()
-            out[name] = alternate(on, off, image, requests_per_side, partial(count_notes, url, work / f"save-{name}"))
+            for service in services.values():
+                service.start()
+            out[name] = take_turns(services, image, requests_per_side, partial(count_notes, url, work / f"save-{name}"))
         finally:
-            on.stop()
-            off.stop()
+            for service in services.values():
+                service.stop()
     return out
 
 
-def alternate(
-    on: ServiceProcess, off: ServiceProcess, image: str, per_side: int, saved: Callable[[], int]
+def take_turns(
+    services: dict[str, ServiceProcess], image: str, per_side: int, saved: Callable[[], int]
 ) -> dict[str, Any]:
-    """``per_side`` analyzes on each service, alternating, after 10 each to warm up; then wait for the notes."""
+    """``per_side`` analyzes on each service in turn (off, on, off2), after 10 each to warm up; then wait for
+    the notes to reach the database."""
     session = requests.Session()
-    times: dict[str, list[float]] = {"on": [], "off": []}
+    times: dict[str, list[float]] = {side: [] for side in services}
     note_ids = set()
-    for i in range(per_side * 2 + 20):
-        side, service = ("on", on) if i % 2 else ("off", off)
-        ms, answer = post(session, f"{service.url}/api/vision/analyze", {"image": image, "cache": False})
-        if side == "on":
-            note_ids.add(answer.get("note_id"))
-        if i >= 20:
-            times[side].append(ms)
+    for round_ in range(per_side + 10):
+        for side, service in services.items():
+            ms, answer = post(session, f"{service.url}/api/vision/analyze", {"image": image, "cache": False})
+            if side == "on":
+                note_ids.add(answer.get("note_id"))
+            if round_ >= 10:
+                times[side].append(ms)
     sent = per_side + 10
     all_saved = wait_until(lambda: saved() >= sent, 60)
-    on_s, off_s = summary(times["on"]), summary(times["off"])
-    paired = [a - b for a, b in zip(times["on"], times["off"], strict=True)]  # each on request and the off before it
+    stats = {side: summary(ms) for side, ms in times.items()}
+
+    def minus(a: str, b: str) -> dict[str, float]:
+        paired = [x - y for x, y in zip(times[a], times[b], strict=True)]
+        return {
+            "p50": round(stats[a]["p50"] - stats[b]["p50"], 1),
+            "p95": round(stats[a]["p95"] - stats[b]["p95"], 1),
+            "paired_p50": pct(paired, 0.5),
+        }
+
     return {
-        "paired_difference_ms": {"p50": pct(paired, 0.5), "mean": round(statistics.fmean(paired), 1)},
-        "on_ms": on_s,
-        "off_ms": off_s,
-        "added_ms": {"p50": round(on_s["p50"] - off_s["p50"], 1), "p95": round(on_s["p95"] - off_s["p95"], 1)},
+        "ms": stats,
+        "added_ms": minus("on", "off"),
+        "noise_floor_ms": minus("off2", "off"),
         "analyzes_with_library": sent,
         "note_ids_returned": len(note_ids - {None}),
         "notes_in_database": saved(),
@@ -269,6 +288,7 @@ def main() -> None:
         pg.stop()
         fake.terminate()
         fake.wait(10)
+        shutil.rmtree(work, ignore_errors=True)  # GBs at 100,000 notes
 
 
 def targets(result: dict[str, Any]) -> dict[str, Any]:
@@ -280,8 +300,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         out["fused_p95_ms_le_50_postgres"] = {"value": fused, "met": fused <= 50}
         out["recall_at_10_ge_0.95"] = {"value": recall, "met": recall >= 0.95}
     if "save" in result:
-        added = max(v["added_ms"]["p95"] for v in result["save"].values() if isinstance(v, dict))
-        out["save_adds_le_5ms_p95"] = {"value": added, "met": added <= 5}
+        sides = [v for v in result["save"].values() if isinstance(v, dict)]
+        added = max(v["added_ms"]["p95"] for v in sides)
+        noise = max(abs(v["noise_floor_ms"]["p95"]) for v in sides)
+        out["save_adds_le_5ms_p95"] = {"value": added, "noise_floor": noise, "met": added <= 5}
     return out
 
 
