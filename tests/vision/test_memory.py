@@ -28,7 +28,7 @@ from .helpers import service_env
 
 MB = 1 << 20
 IDLE_WORKER_MB = 80  # a worker after its first requests (measured 66 MB RSS, shared pages included)
-MASTER_MB = 100  # the gunicorn master (measured 86 to 90.3 MB across runs)
+MASTER_MB = 120  # the gunicorn master: 86 to 90 MB before the notes library, 104 to 107 MB with it (it migrates)
 BODIES_MB = 40  # the request bodies in flight in this test (8 clients, files of at most 3 MB)
 DEFAULTS = VisionSettings()
 WORKER_CEILING_MB = IDLE_WORKER_MB + DEFAULTS.decode_large_mb + BODIES_MB

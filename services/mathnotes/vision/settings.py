@@ -171,8 +171,8 @@ class VisionSettings(CommonSettings):
     # container-wide large-decode lock and the whole worker budget. Worst case in RSS:
     # master 100 + workers x idle worker 80 + (workers - 1) x VISION_DECODE_MEMORY_MB
     # + VISION_DECODE_LARGE_MB + workers x bodies in flight 40
-    # = 100 + 160 + 80 + 216 + 80 = 636 MB with 2 workers (a 736 MB container); with 1 worker, as
-    # docker-compose.prod.yml runs it on the 4 GB VM, 100 + 80 + 216 + 40 = 436 MB of 480 MB.
+    # = 120 + 160 + 80 + 216 + 80 = 656 MB with 2 workers (a 736 MB container); with 1 worker, as
+    # docker-compose.prod.yml runs it on the 4 GB VM, 120 + 80 + 216 + 40 = 456 MB of 480 MB.
     decode_concurrency: int = setting(
         "VISION_DECODE_CONCURRENCY", 4, parse=integer(1, 256), doc="images decoded at once per worker (CPU)"
     )
