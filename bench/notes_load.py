@@ -44,6 +44,9 @@ def note_id(index: int) -> str:
     return f"{index:032x}"
 
 
+FORMULA_COLUMNS = "note_id, position, latex, norm, key, owner, created_at"
+
+
 def _rows(index: int, backend: str) -> Row:
     """The notes row, its note_formulas rows and its note_formula_grams rows, as ``Store.insert`` makes them."""
     doc = clean(answer(index))
@@ -64,8 +67,9 @@ def _rows(index: int, backend: str) -> Row:
     else:
         note = (*common, "[]", *rest, json.dumps(doc, ensure_ascii=False), body, words_of(title, body))
         note += (checked, wrong, iso(created), iso(created), np.asarray(unit, dtype="<f4").tobytes())
-    formula_rows = [(ident, i, x, formulas.normalize(x), formulas.key(x)) for i, x in enumerate(latexes)]
     when = note[13]  # created_at as the backend stores it
+    # note_formulas carries the note's owner and created_at too (the store's formula lookup filters on them)
+    formula_rows = [(ident, i, x, formulas.normalize(x), formulas.key(x), OWNER, when) for i, x in enumerate(latexes)]
     return note, formula_rows, [(ident, OWNER, when, g) for g in note_grams(latexes)]
 
 
@@ -102,7 +106,7 @@ def load_postgres(url: str, count: int) -> dict[str, float]:
                     notes_copy.write_row(note)  # text format: the JSON and the vector literal parse server-side
                     formula_rows += formula
                     gram_rows += grams
-            with cursor.copy("COPY note_formulas (note_id, position, latex, norm, key) FROM STDIN") as copy:
+            with cursor.copy(f"COPY note_formulas ({FORMULA_COLUMNS}) FROM STDIN") as copy:
                 for formula_row in formula_rows:
                     copy.write_row(formula_row)
             with cursor.copy("COPY note_formula_grams (note_id, owner, created_at, gram) FROM STDIN") as copy:
@@ -131,7 +135,7 @@ def load_sqlite(path: str, count: int) -> dict[str, float]:
         with conn:
             conn.executemany(insert_note, [b[0] for b in batch])
             conn.executemany(
-                "INSERT INTO note_formulas (note_id, position, latex, norm, key) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO note_formulas ({FORMULA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [f for b in batch for f in b[1]],
             )
             conn.executemany(
