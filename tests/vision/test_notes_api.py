@@ -202,6 +202,10 @@ def test_no_key_no_notes_and_the_guards_apply(notes: NotesClient) -> None:
         ("POST", "/api/notes/import", {"data": b"\xff\xfe"}, 400, "invalid_request"),
         ("POST", "/api/notes/import", {"data": b'{"title": "no answer"}\n'}, 400, "invalid_request"),
         ("PUT", "/api/notes", {}, 405, "method_not_allowed"),
+        ("POST", "/api/notes/search", {"data": b"[1]"}, 400, "invalid_query"),
+        ("POST", "/api/notes/search", {"json": {"q": "x", "sort": "new"}}, 400, "invalid_query"),
+        ("POST", "/api/notes/search", {"json": {"q": ["x"]}}, 400, "invalid_query"),
+        ("POST", "/api/notes/search", {"json": {"limit": 0}}, 400, "invalid_query"),
     ],
 )
 def test_bad_requests_get_precise_errors(
@@ -226,10 +230,16 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("params", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
-def test_hostile_queries_are_answered_and_the_library_keeps_serving(notes: NotesClient, params: dict) -> None:
+def test_hostile_queries_are_answered_and_the_library_keeps_serving(
+    notes: NotesClient, params: dict, method: str
+) -> None:
     kept = notes.add(PAGE)
-    resp = notes.request("GET", "/api/notes", query_string=params)
+    if method == "GET":
+        resp = notes.request("GET", "/api/notes", query_string=params)
+    else:  # the same parameters as a JSON body (POST /api/notes/search)
+        resp = notes.request("POST", "/api/notes/search", json=params)
     assert resp.status_code in (200, 400), resp.get_data(as_text=True)[:300]
     body = resp.get_json()
     assert ("notes" in body) if resp.status_code == 200 else body["error"]["code"] == "invalid_query"

@@ -94,6 +94,17 @@ def test_the_service_migrates_once_and_every_worker_saves_and_finds(
 
     assert wait_until(lambda: set(listed()) == set(ids), NOTE_WAIT_S)
     assert requests.get(f"{proc.url}/api/notes", headers=bearer(KEY_B), timeout=10).json()["notes"] == []
+    # 10 kB of CJK: too long for a URL (gunicorn refuses the request line), fine as a JSON body
+    long_query = "积分微分矩阵特征值" * 1100
+    in_url = requests.get(f"{proc.url}/api/notes", params={"q": long_query}, headers=bearer(KEY_A), timeout=30)
+    assert in_url.status_code == 414
+    in_body = requests.post(
+        f"{proc.url}/api/notes/search", json={"q": long_query, "mode": "words", "limit": 5},
+        headers=bearer(KEY_A), timeout=30,
+    )  # fmt: skip
+    assert in_body.status_code == 200 and in_body.json()["modes"] == ["words"]
+    found = requests.post(f"{proc.url}/api/notes/search", json={"tag": "t3"}, headers=bearer(KEY_A), timeout=10)
+    assert [n["id"] for n in found.json()["notes"]] == [ids[3]]
     health = requests.get(f"{proc.url}/health", timeout=5)
     assert health.status_code == 200 and health.json()["notes"]["writer"] is True
     metrics = requests.get(f"{proc.url}/metrics", timeout=5).text

@@ -28,6 +28,7 @@ schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 
 NOTES_OPERATIONS = [
     ("GET", "/api/notes", 120),
+    ("POST", "/api/notes/search", 60),
     ("GET", "/api/notes/export", 10),
     ("POST", "/api/notes/import", 60),
     ("GET", "/api/notes/{id}", 20),

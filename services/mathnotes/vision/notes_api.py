@@ -1,6 +1,8 @@
 """The notes blueprint: the caller's notes library at ``/api/notes``.
 
-``GET /api/notes`` (search, or newest first), ``GET /api/notes/export``, ``POST /api/notes/import``,
+``GET /api/notes`` (search, or newest first; ``POST /api/notes/search`` takes the same parameters as a
+JSON body, for a query longer than a URL may be: gunicorn and nginx refuse request lines over 8 KB),
+``GET /api/notes/export``, ``POST /api/notes/import``,
 ``GET``/``PATCH``/``DELETE /api/notes/{id}`` and ``GET /api/notes/{id}/image``. The guards of ``/api/``
 apply (body limit, rate limit, bearer key); the owner is the caller's key id
 (:func:`~mathnotes.notes.model.owner_of`: ``key:`` + 16 hex of its SHA-256, ``shared`` when no keys are
@@ -41,10 +43,44 @@ def _library() -> tuple[Library, str]:
     return state.notes.library, owner_of(client_key(state.settings))
 
 
+SEARCH_FIELDS = ("q", "formula", "mode", "tag", "task", "since", "until", "limit", "cursor")
+
+
 @bp.get("")
 def search() -> ResponseReturnValue:
+    return _search({k: v for k, v in request.args.items()})
+
+
+@bp.post("/search")
+def search_by_body() -> ResponseReturnValue:
+    return _search(_search_fields(whole_body()))
+
+
+def _search_fields(raw: bytes) -> dict[str, str]:
+    """The search parameters of a JSON body, as strings (``limit`` and times may be numbers)."""
+    try:
+        body: Any = json.loads(raw or b"{}")
+    except ValueError:
+        raise InvalidQuery("the body must be a JSON object of search parameters", "body") from None
+    if not isinstance(body, dict):
+        raise InvalidQuery("the body must be a JSON object of search parameters", "body")
+    unknown = sorted(str(k) for k in body if k not in SEARCH_FIELDS)
+    if unknown:
+        raise InvalidQuery(f"unknown parameter(s): {', '.join(unknown)}", unknown[0])
+    fields: dict[str, str] = {}
+    for name, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidQuery(f"{name} must be a string", name)
+        if not isinstance(value, str) and name not in ("limit", "since", "until"):
+            raise InvalidQuery(f"{name} must be a string", name)
+        fields[name] = value if isinstance(value, str) else repr(value)
+    return fields
+
+
+def _search(params: dict[str, str]) -> ResponseReturnValue:
     library, owner = _library()
-    params = {k: v for k, v in request.args.items()}
     query = SearchQuery.from_params(params, TASKS)
     started = time.perf_counter()
     page = library.search(query, owner)

@@ -87,6 +87,13 @@ _SEARCH_PARAMS = [
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20}, "notes per page"),
     _query("cursor", {"type": "string", "maxLength": 1000}, "next_cursor of the previous page"),
 ]
+_SEARCH_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {param["name"]: {**param["schema"], "description": param["description"]} for param in _SEARCH_PARAMS},
+}
+_SEARCH_BODY["properties"]["since"] = {"type": ["string", "number"], "description": "as the query parameter"}
+_SEARCH_BODY["properties"]["until"] = {"type": ["string", "number"], "description": "as the query parameter"}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "a note id"}
 
 
@@ -116,6 +123,15 @@ def notes_paths(secured: bool) -> dict[str, Any]:
                 "summary": "Search the caller's notes by words, formula and meaning (newest first without a query)",
                 "security": security,
                 "parameters": _SEARCH_PARAMS,
+                "responses": {"200": {"description": "ranked notes", "content": _json("NotesPage")}, **errors},
+            }
+        },
+        "/api/notes/search": {
+            "post": {
+                "operationId": "searchNotesByBody",
+                "summary": "The same search with its parameters in a JSON body (for queries longer than a URL)",
+                "security": security,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _SEARCH_BODY}}},
                 "responses": {"200": {"description": "ranked notes", "content": _json("NotesPage")}, **errors},
             }
         },
