@@ -36,6 +36,7 @@ from tests.support.servers import (
     ServiceProcess,
     StartServer,
     VictoriaMetrics,
+    running,
 )
 
 
@@ -53,34 +54,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(Mosquitto(tmp_path_factory.mktemp("mosquitto")))
 
 
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
-    server = InfluxDB1(tmp_path_factory.mktemp("influxdb"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(InfluxDB1(tmp_path_factory.mktemp("influxdb")))
 
 
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(VictoriaMetrics(tmp_path_factory.mktemp("victoria")))
 
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    server = Postgres(tmp_path_factory.mktemp("postgres"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(Postgres(tmp_path_factory.mktemp("postgres")))
 
 
 @pytest.fixture

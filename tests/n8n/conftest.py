@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, running
 
 from .harness import N8nServer, Receiver, build_package, n8n_binary, stage_workflows
 from .support import (
@@ -64,10 +64,7 @@ def vision(tmp_path_factory: pytest.TempPathFactory, fake_model: FakeOpenAI) -> 
         "RATE_LIMIT_MAX_REQUESTS": "100000", "VISION_CACHE_ENTRIES": "0", "VISION_STATE_DIR": str(workdir / "state"),
         "VISION_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",  # tests only: images served by the local receiver
     }  # fmt: skip
-    proc = ServiceProcess.on_free_port("mathnotes-vision", workdir, env)
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from running(ServiceProcess.on_free_port("mathnotes-vision", workdir, env))
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +79,7 @@ def ingest(
         "INGEST_SPOOL_DIR": str(workdir / "spool"), "INGEST_TOPICS": "telemetry-n8n/#", "INGEST_FLUSH_MS": "200",
         "INGEST_STATS_INTERVAL_S": "0", "INGEST_CLIENT_ID": "ingest-n8n-tests",
     }  # fmt: skip
-    proc = ServiceProcess.on_free_port("mathnotes-ingest", workdir, env)
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from running(ServiceProcess.on_free_port("mathnotes-ingest", workdir, env))
 
 
 @pytest.fixture(scope="session")

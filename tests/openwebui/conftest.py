@@ -18,17 +18,14 @@ import pytest
 
 from mathnotes.openwebui import TOOL_FILES
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess
+from tests.support.servers import InfluxDB1, Mosquitto, ServiceProcess, running
 
 from .server import ADMIN, OpenWebUI, Session, open_webui_binary
 from .tools import CHAT_MODEL, INGEST_KEY, PERSONAL_KEY, PUBLIC_URL, STUDENT, TOOL_IDS, VISION_KEY, tool_outputs
 
 
 def _vision(workdir: Path, env: dict[str, str]) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess.on_free_port("mathnotes-vision", workdir, env)
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from running(ServiceProcess.on_free_port("mathnotes-vision", workdir, env))
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +72,7 @@ def ingest(
         "INGEST_API_KEYS": INGEST_KEY, "INGEST_SPOOL_DIR": str(workdir / "spool"), "INGEST_TOPICS": "owui-tests/#",
         "INGEST_FLUSH_MS": "100", "INGEST_STATS_INTERVAL_S": "0", "INGEST_CLIENT_ID": "ingest-owui-tests",
     }  # fmt: skip
-    proc = ServiceProcess.on_free_port("mathnotes-ingest", workdir, env)
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from running(ServiceProcess.on_free_port("mathnotes-ingest", workdir, env))
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +92,7 @@ def chat(chat_model: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture(scope="module")
 def openwebui(tmp_path_factory: pytest.TempPathFactory, chat_model: FakeOpenAI) -> Iterator[OpenWebUI]:
-    server = OpenWebUI(tmp_path_factory.mktemp("open-webui"), open_webui_binary(), chat_model.base_url)
-    server.start()
-    yield server
-    server.stop()
+    yield from running(OpenWebUI(tmp_path_factory.mktemp("open-webui"), open_webui_binary(), chat_model.base_url))
 
 
 @pytest.fixture(scope="module")

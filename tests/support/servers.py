@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -42,6 +42,7 @@ __all__ = [
     "VictoriaMetrics",
     "console_script",
     "free_port",
+    "running",
     "spawn",
     "tied_to_parent",
     "wait_until",
@@ -413,3 +414,12 @@ class StartServer(Protocol):
     ``server``, returns it, and the fixture stops it after the test."""
 
     def __call__(self, server: ServerT, /) -> ServerT: ...
+
+
+def running(server: ServerT) -> Iterator[ServerT]:
+    """For a fixture: ``yield from running(Mosquitto(path))`` starts the server, yields it, and stops it after."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -19,6 +19,7 @@ from mathnotes.vision.settings import VisionSettings
 from mathnotes.vision.state import VisionState
 from mathnotes.vision.upstream import Upstream
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import running
 
 from .helpers import API_KEY, AppFactory, Redis, Settings, Sleeps, encode, render_text
 from .notes_helpers import KEY_A, KEY_B, NotesClient
@@ -89,10 +90,7 @@ def client(make_app: AppFactory) -> FlaskClient:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
-    server = Redis(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(Redis(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,7 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import RunService, ServiceProcess
+from tests.support.servers import RunService, ServiceProcess, running
 
 from .helpers import PHONE, OpenPage, Page
 
@@ -72,10 +72,7 @@ def shared_vision(fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFacto
     """One service with the default settings for the tests that need nothing special (saves start-ups)."""
     work = tmp_path_factory.mktemp("web-vision")
     env = vision_env(fake_model, work / "state", {"RATE_LIMIT_MAX_REQUESTS": "100000"})
-    proc = ServiceProcess.on_free_port("mathnotes-vision", work, env)
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from running(ServiceProcess.on_free_port("mathnotes-vision", work, env))
 
 
 @pytest.fixture
