@@ -1,7 +1,7 @@
 """Notes library benchmark: search over N notes on PostgreSQL + pgvector and SQLite, HNSW recall, saving's cost.
 
 N synthetic notes (``bench/notes_corpus.py``; one owner, the worst case for the owner filter) are bulk
-loaded (``bench/notes_load.py``) with the vectors the fake model gives, then searched through
+loaded (``bench/notes_load.py``) with the vectors the fake model gives (``--vectors``), then searched through
 :class:`mathnotes.notes.library.Library` in this process, its embedding calls going to the fake model
 (``tests.support.fake_openai``, its own process, no delay). Prints one JSON object:
 
@@ -11,11 +11,12 @@ loaded (``bench/notes_load.py``) with the vectors the fake model gives, then sea
   modes), over the same queries; ``meaning`` includes the query's embedding call (``embed_ms``);
 * ``postgres.recall_at_10``: the HNSW index's top 10 (the store's own query) against an exact scan
   (``enable_indexscan = off``), counting a returned note as a hit when it is no farther than the exact
-  10th (hashed bag-of-words vectors tie), at the store's ``hnsw.ef_search`` (100) and larger ones.
-  These vectors are a hard case for an HNSW graph: notes of a rare topic share no word with the rest,
-  so they sit at cosine distance ~1 from everything else, an island the greedy search seldom reaches
-  from the entry point (larger ``ef_search``, ``m`` or ``ef_construction`` help little); real
-  embeddings have no such plateaus, so this is a floor, not what production sees;
+  10th (ties count), at the store's ``hnsw.ef_search`` (100) and larger ones.
+  ``--vectors`` picks the space the notes and queries are embedded in, the same for both: ``minilm``
+  (default; ``bench/minilm.py``), a real model's (all-MiniLM-L6-v2 as a static embedding), graded as
+  real embeddings are; or ``hashed``, the tests' bag of words, a hard case for any HNSW graph: texts
+  sharing no word sit at exactly cosine 0 from a query (the Chinese notes are such an island for an
+  English query), a plateau the greedy search has no slope on, so its recall is a floor;
 * ``save``: analyze latency of the real ``mathnotes-vision`` with the library on (PostgreSQL, then
   SQLite) and off, requests taking turns between the services in the same run, the fake model taking
   ``--model-delay`` (0.5 s) per page as a real one takes seconds (the thumbnail is made meanwhile);
@@ -49,12 +50,12 @@ from typing import Any
 
 import psycopg
 import requests
-from tests.support.fake_embeddings import vector
+from tests.support.fake_embeddings import Embed
 from tests.support.postgres import Postgres
 from tests.support.servers import ServiceProcess, free_port, wait_until
 
 from bench.notes_corpus import queries
-from bench.notes_load import DIMENSIONS, OWNER, load_postgres, load_sqlite
+from bench.notes_load import DIMENSIONS, OWNER, VECTORS, load_postgres, load_sqlite, use_vectors
 from bench.vision import note_photo, pct, post
 from mathnotes.notes.db import NotesConfig, open_database
 from mathnotes.notes.library import Library
@@ -67,10 +68,12 @@ REPO = Path(__file__).resolve().parents[1]
 PG_SETTINGS = {"shared_buffers": "32MB", "max_connections": "40"}  # docker-compose.prod.yml's
 
 
-def fake_model(port: int, delay: float) -> subprocess.Popen[bytes]:
-    """The fake model in its own process; ``delay``: seconds per chat answer (embeddings answer at once)."""
+def fake_model(port: int, delay: float, vectors: str) -> subprocess.Popen[bytes]:
+    """The fake model in its own process; ``delay``: seconds per chat answer (embeddings answer at once, in the
+    space of ``VECTORS[vectors]``)."""
+    argv = ["--port", str(port), "--delay", str(delay), "--embedder", VECTORS[vectors]]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_openai", "--port", str(port), "--delay", str(delay)],
+        [sys.executable, "-m", "tests.support.fake_openai", *argv],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
     )  # fmt: skip
 
@@ -117,7 +120,7 @@ def search_latency(library: Library, asks: list[dict[str, str]]) -> dict[str, An
     return out
 
 
-def recall_at_10(url: str, asks: list[dict[str, str]], library: Library) -> dict[str, Any]:
+def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector: Embed) -> dict[str, Any]:
     """The store's HNSW top 10 against the exact top 10 of a sequential scan, at the ``hnsw.ef_search`` the
     store sets for a page of 20 (100) and at larger ones (the store sets ``2 * limit`` above 100)."""
     exact: list[tuple[str, float]] = []  # per query: its literal and the exact 10th distance
@@ -150,7 +153,9 @@ def recall_at_10(url: str, asks: list[dict[str, str]], library: Library) -> dict
     return {"ef_search_100": curve["100"]["recall"], "by_ef_search": curve, "queries": len(asks)}
 
 
-def backend(name: str, work: Path, count: int, asks: list[dict[str, str]], model_url: str, pg: Postgres) -> Any:
+def backend(
+    name: str, work: Path, count: int, asks: list[dict[str, str]], model_url: str, pg: Postgres, vector: Embed
+) -> Any:
     url = pg.create_database("bench_notes") if name == "postgres" else ""
     cfg = config(work / name, model_url, url)
     db = open_database(cfg)
@@ -162,7 +167,7 @@ def backend(name: str, work: Path, count: int, asks: list[dict[str, str]], model
     try:
         result: dict[str, Any] = {**loaded, "search_ms": search_latency(library, asks)}
         if name == "postgres":
-            result["recall_at_10"] = recall_at_10(url, asks, library)
+            result["recall_at_10"] = recall_at_10(url, asks, library, vector)
             sizes = pg.sql(
                 "SELECT pg_total_relation_size('notes') / 1048576, pg_relation_size('notes_embedding') / 1048576, "
                 "pg_relation_size('notes_words') / 1048576, pg_total_relation_size('note_formula_grams') / 1048576",
@@ -261,21 +266,24 @@ def main() -> None:
     parser.add_argument("--analyzes", type=int, default=150, help="analyze requests per side (on, off); 0: none")
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--model-delay", type=float, default=0.5, help="the fake model's seconds per analyze")
+    parser.add_argument("--vectors", choices=sorted(VECTORS), default="minilm", help="the embeddings' space")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-notes-"))
     port = free_port()
     model_url = f"http://127.0.0.1:{port}/v1"
-    fake = fake_model(port, args.model_delay)
+    fake = fake_model(port, args.model_delay, args.vectors)
+    vector = use_vectors(args.vectors)
     pg = Postgres(work / "postgres", settings=PG_SETTINGS)
     try:
         assert wait_until(lambda: requests.get(f"{model_url}/models", timeout=1).ok, 20)
         pg.start()
         asks = queries(args.queries)
-        result: dict[str, Any] = {"notes": args.notes, "queries": args.queries, "postgres_settings": PG_SETTINGS}
+        result: dict[str, Any] = {"notes": args.notes, "queries": args.queries, "vectors": args.vectors}
+        result["postgres_settings"] = PG_SETTINGS
         try:
             for name in args.backends.split(","):
-                result[name] = backend(name, work, args.notes, asks, model_url, pg)
+                result[name] = backend(name, work, args.notes, asks, model_url, pg, vector)
             if args.analyzes:
                 result["save"] = save_latency(work, model_url, pg, args.analyzes)
             result["targets"] = targets(result)

@@ -3,7 +3,8 @@
 The rows are the ones :meth:`mathnotes.notes.store.Store.insert` writes, built by the same functions
 (``clean``, ``body_of``, ``words_of``, ``verdict_counts``, ``formulas_of``, ``formulas.normalize``/``key``,
 ``note_grams``), plus each note's vector as the fake model would embed its ``title\\nbody`` (the text the
-library's backfill sends). They are built on every core (the formula normaliser is pure Python), then
+library's backfill sends), in the space :func:`use_vectors` chose.
+They are built on every core (the formula normaliser is pure Python), then
 PostgreSQL takes them by ``COPY`` with its indexes dropped and rebuilt afterwards (their definitions read
 back from ``pg_indexes``, so they are the migration's; built by one process), and SQLite by ``executemany`` in large
 transactions (its full-text triggers fill ``notes_fts``). The store's own ``insert`` takes 1.5 ms
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from tests.support.fake_embeddings import vector
+from tests.support.fake_embeddings import Embed, embedder
 
 from bench.notes_corpus import answer
 from mathnotes.notes import formulas
@@ -33,6 +34,21 @@ from mathnotes.notes.store import clean, note_grams
 
 OWNER = "key:bench"
 DIMENSIONS = 1024
+VECTORS = {  # --vectors: whose space the notes' (and the fake model's) vectors are in
+    "minilm": "bench.minilm:vector",  # a real model's (all-MiniLM-L6-v2, static): graded, as real embeddings are
+    "hashed": "tests.support.fake_embeddings:vector",  # the tests' hashed bag of words: plateaus, the hard case
+}
+_embed: Embed = embedder(VECTORS["hashed"])
+
+
+def use_vectors(name: str) -> Embed:
+    """Embed the notes loaded from now on with ``VECTORS[name]`` (warmed here: the loading processes inherit it)."""
+    global _embed
+    _embed = embedder(VECTORS[name])
+    _embed("warm up", DIMENSIONS)
+    return _embed
+
+
 NOTE_COLUMNS = (
     "id, owner, title, tags, source, task, language, model, answer, body, words, checked_steps, wrong_steps, "
     "created_at, updated_at, embedding"
@@ -53,7 +69,7 @@ def _rows(index: int, backend: str) -> Row:
     title, body = clean(derive_title(doc)), clean(body_of(doc))
     checked, wrong = verdict_counts(doc)
     created = datetime.fromtimestamp(doc["created"], timezone.utc)
-    unit = vector(f"{title}\n{body}", DIMENSIONS)
+    unit = _embed(f"{title}\n{body}", DIMENSIONS)
     ident = note_id(index)
     common = (ident, OWNER, title)
     rest = ("api", doc["task"], doc["language"], doc["model"])

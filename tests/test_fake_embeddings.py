@@ -12,7 +12,7 @@ import requests
 from hypothesis import given, settings
 
 from mathnotes.notes.embeddings import Embedder, EmbeddingError
-from tests.support.fake_embeddings import cosine, tokens, vector
+from tests.support.fake_embeddings import cosine, embedder, tokens, vector
 from tests.support.fake_openai import FakeOpenAI, Reply
 
 NOTES = [
@@ -123,3 +123,17 @@ def test_sharing_more_words_is_nearer() -> None:
     closer = [vector(t) for t in ("taylor series of sin x", "taylor series of cos x", "taylor polynomial", "matrix")]
     scores = [cosine(query, v) for v in closer]
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0) and scores[-1] < 0.2
+
+
+def _reversed_space(text: str, dimensions: int) -> list[float]:
+    return vector(text, dimensions)[::-1]
+
+
+def test_the_server_answers_in_another_space_when_given_one() -> None:
+    """``--embedder module:function`` (bench.notes puts notes and queries in a real model's space this way)."""
+    assert embedder("tests.support.fake_embeddings:vector") is vector
+    spec = f"{__name__}:_reversed_space"
+    with FakeOpenAI(embed=embedder(spec)) as other:
+        got = _client(other).embeddings.create(model="m", input=NOTES[:2], dimensions=64).data
+    assert [item.embedding for item in got] == [pytest.approx(_reversed_space(t, 64), abs=1e-6) for t in NOTES[:2]]
+    assert got[0].embedding != pytest.approx(vector(NOTES[0], 64), abs=1e-6)

@@ -131,6 +131,13 @@ def test_fusion_puts_the_note_both_modes_found_first(library: Library) -> None:
     assert "<mark>integration</mark>" in fused.notes[0].snippet and fused.notes[0].formulas == (X,)
 
 
+def test_snippets_read_the_markdown_as_text(library: Library) -> None:
+    note = library.save(answer("## **Integration** by parts\n\n- pick $u = x$\n> then `dv`"), "key:a")
+    arrived(library, "key:a", note)
+    [found] = search(library, q="integration").notes
+    assert found.snippet == "<mark>Integration</mark> by parts pick $u = x$ then dv"
+
+
 def test_a_formula_inside_q_is_searched_as_a_formula(library: Library) -> None:
     a = library.save(answer("area", "\\int_{0}^{1} x^{2}\\,\\mathrm{d}x"), "key:a")
     arrived(library, "key:a", a)

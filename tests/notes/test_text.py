@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mathnotes.notes.text import (
     MAX_QUERY_TERMS,
     MAX_TERM_CHARS,
+    markdown_text,
     math_spans,
     query_terms,
     snippet,
@@ -132,3 +133,18 @@ def test_tokens_are_total_and_lowercase_without_spaces(text: str) -> None:
         assert len(token) <= MAX_TERM_CHARS
     terms = query_terms(text)
     assert len(terms) == len(set(terms)) <= MAX_QUERY_TERMS
+
+
+def test_an_excerpt_reads_markdown_as_text() -> None:
+    note = "## By parts\n\n> **Rule**: `u dv`\n- pick $u = x_1 * y$\n2. then __do__ ~~it~~\n---\n```py\nx\n```"
+    assert markdown_text(note) == "By parts\n\nRule: u dv\npick $u = x_1 * y$\nthen do it\n\npy\nx\n"
+    excerpt = "By <mark>parts</mark> Rule: u dv pick $u = x_1 * y$ then do it py x "
+    assert snippet(markdown_text(note), ["parts"]) == excerpt
+
+
+@given(st.text(alphabet="#>-*+_=~`$ \t\n1.)ab", max_size=200))
+def test_markdown_text_keeps_every_letter_digit_and_dollar(markdown: str) -> None:
+    kept = markdown_text(markdown)
+    for c in "ab$":
+        assert kept.count(c) == markdown.count(c)
+    assert len(kept) <= len(markdown)

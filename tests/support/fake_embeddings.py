@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from mathnotes.notes.text import tokens
 
-__all__ = ["DEFAULT_DIMENSIONS", "MAX_DIMENSIONS", "MAX_INPUTS", "answer", "cosine", "tokens", "vector"]
+__all__ = [
+    "DEFAULT_DIMENSIONS", "MAX_DIMENSIONS", "MAX_INPUTS", "Embed", "answer", "cosine", "embedder", "tokens", "vector",
+]  # fmt: skip
 
 DEFAULT_DIMENSIONS = 1024  # DashScope text-embedding-v4's default, as EMBEDDING_DIMENSIONS
 MAX_DIMENSIONS = 4096
@@ -40,6 +44,16 @@ def vector(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
     return [x / norm for x in sums]
 
 
+Embed = Callable[[str, int], list[float]]  # text, dimensions -> unit vector: vector, or another (embedder)
+
+
+def embedder(spec: str) -> Embed:
+    """The function ``module:function`` names, e.g. ``bench.minilm:vector`` (vectors from a real model's space)."""
+    module, _, name = spec.partition(":")
+    found: Embed = getattr(importlib.import_module(module), name)
+    return found
+
+
 def cosine(a: list[float], b: list[float]) -> float:
     return math.fsum(x * y for x, y in zip(a, b, strict=True))
 
@@ -53,8 +67,8 @@ def _refusal(message: str, param: str) -> tuple[int, dict[str, Any]]:
     return 400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
 
 
-def answer(body: Any) -> tuple[int, dict[str, Any]]:
-    """The status and JSON payload OpenAI would answer ``body`` of ``POST /v1/embeddings`` with."""
+def answer(body: Any, embed: Embed = vector) -> tuple[int, dict[str, Any]]:
+    """The status and JSON payload OpenAI would answer ``body`` of ``POST /v1/embeddings`` with, ``embed``'s vectors."""
     if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
         return _refusal("you must provide a model parameter", "model")
     inputs = body.get("input")
@@ -70,7 +84,7 @@ def answer(body: Any) -> tuple[int, dict[str, Any]]:
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         return _refusal("'encoding_format' must be 'float' or 'base64'", "encoding_format")
-    data = [{"object": "embedding", "index": i, "embedding": _encoded(vector(t, dimensions), encoding)}
+    data = [{"object": "embedding", "index": i, "embedding": _encoded(embed(t, dimensions), encoding)}
             for i, t in enumerate(inputs)]  # fmt: skip
     used = sum(len(tokens(text)) or 1 for text in inputs)
     usage = {"prompt_tokens": used, "total_tokens": used}

@@ -170,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/").endswith("/embeddings"):
             fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body, embedding=True)
             if not self._scripted(fake.next_reply(embedding=True)):
-                status, payload = fake_embeddings.answer(body)
+                status, payload = fake_embeddings.answer(body, fake.embed)
                 self._send(status, payload)
             return None
         if not self.path.rstrip("/").endswith("/chat/completions"):
@@ -295,8 +295,10 @@ class FakeOpenAI:
         port: int = 0,
         responder: Callable[[dict[str, Any]], str] | None = None,
         default: Reply | None = None,
+        embed: fake_embeddings.Embed = fake_embeddings.vector,
     ) -> None:
         self.host, self._port = host, port
+        self.embed = embed  # text, dimensions -> unit vector: what POST /embeddings answers
         self.responder: Callable[[dict[str, Any]], str] = responder or (lambda _body: DEFAULT_CONTENT)
         self.default = default or Reply()
         self.models: list[str] = []  # always listed by GET /models (kept by reset(), like host and port)
@@ -371,8 +373,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument(
+        "--embedder", default="tests.support.fake_embeddings:vector",
+        help="module:function giving a text's vector for POST /embeddings (bench.notes: bench.minilm:vector)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    fake = FakeOpenAI(args.host, args.port, default=Reply(delay=args.delay)).start()
+    embed = fake_embeddings.embedder(args.embedder)
+    fake = FakeOpenAI(args.host, args.port, default=Reply(delay=args.delay), embed=embed).start()
     print(json.dumps({"base_url": fake.base_url}), flush=True)
     try:
         threading.Event().wait()

@@ -240,7 +240,7 @@ class Library:
         for note_id, (score, found_by) in scores.items():
             if note_id in summaries:
                 summary, body = summaries[note_id]
-                snippet = text.snippet(body, terms)
+                snippet = text.snippet(text.markdown_text(body), terms)
                 notes.append(replace(summary, snippet=snippet, score=round(score, 6), matched=tuple(found_by)))
         took_ms = (time.perf_counter() - started) * 1000
         if modes:

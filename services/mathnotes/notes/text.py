@@ -5,7 +5,8 @@ go through, so they meet without any database extension: lowercase words of lett
 (Unicode NFKC first, so full-width letters and digits are the ASCII ones), and for every run of CJK characters each
 character bigram (``分部积分`` → ``分部`` ``部积`` ``积分``; a lone character stays itself). Math
 (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``) is left out: formulas have their own index.
-:func:`snippet` is the HTML excerpt a search result shows: escaped, hits in ``<mark>``. Everything is
+:func:`snippet` is the HTML excerpt a search result shows: escaped, hits in ``<mark>``, taken from the
+note's Markdown read as text (:func:`markdown_text`: no ``##``, ``**``, list or quote markers; math kept). Everything is
 linear in its input; no user text is ever compiled as a regular expression.
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TERMS",
     "MAX_TERM_CHARS",
+    "markdown_text",
     "math_spans",
     "query_terms",
     "snippet",
@@ -38,6 +40,11 @@ _RUN = re.compile(f"(?P<cjk>[{_CJK_CHARS}]+)|[^\\W_{_CJK_CHARS}]+")
 _OPEN = re.compile(r"\\\$|\$\$|\$|\\\(|\\\[")
 _CLOSE = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 _SPACE = re.compile(r"\s+")
+# Markdown's markers, as a reader does not see them: at a line's start, headings, quotes, list bullets and
+# numbers and rules; anywhere, runs of ** __ ~~ and backticks (fences too) (single * and _ stay: LaTeX uses them)
+_LINE_MARKS = re.compile(r"^[ \t]*(?:(?:>[ \t]?)+|#{1,6}[ \t]+|[-*+][ \t]+|\d{1,9}[.)][ \t]+|(?:[-*_=][ \t]*){3,}$)",
+                         re.MULTILINE)  # fmt: skip
+_INLINE_MARKS = re.compile(r"\*\*+|__+|~~|`+")
 
 
 def math_spans(text: str) -> list[tuple[int, int]]:
@@ -99,6 +106,12 @@ def query_terms(query: str) -> list[str]:
             if len(terms) == MAX_QUERY_TERMS:
                 break
     return terms
+
+
+def markdown_text(markdown: str) -> str:
+    """``markdown`` as its reader sees it, for an excerpt: line markers and emphasis runs dropped, the rest
+    (words, ``$..$`` math, single ``*`` and ``_``) as written. Linear: two fixed patterns, no backtracking."""
+    return _INLINE_MARKS.sub("", _LINE_MARKS.sub("", markdown))
 
 
 def snippet(body: str, terms: Iterable[str], width: int = 160) -> str:
