@@ -11,7 +11,7 @@ loaded (``bench/notes_load.py``) with the vectors the fake model gives (``--vect
   modes), over the same queries; ``meaning`` includes the query's embedding call (``embed_ms``);
 * ``postgres.recall_at_10``: the HNSW index's top 10 (the store's own query) against an exact scan
   (``enable_indexscan = off``), counting a returned note as a hit when it is no farther than the exact
-  10th (ties count), at the store's ``hnsw.ef_search`` (100) and larger ones.
+  10th (ties count), at the store's ``hnsw.ef_search`` (400, ``store``) and at 100, 200 and 1,000.
   ``--vectors`` picks the space the notes and queries are embedded in, the same for both: ``minilm``
   (default; ``bench/minilm.py``), a real model's (all-MiniLM-L6-v2 as a static embedding), graded as
   real embeddings are; or ``hashed``, the tests' bag of words, a hard case for any HNSW graph: texts
@@ -62,7 +62,7 @@ from mathnotes.notes.library import Library
 from mathnotes.notes.migrate import migrate
 from mathnotes.notes.model import SearchQuery
 from mathnotes.notes.store import Filters
-from mathnotes.notes.store_postgres import vector_literal
+from mathnotes.notes.store_postgres import EF_SEARCH_MIN, vector_literal
 
 REPO = Path(__file__).resolve().parents[1]
 PG_SETTINGS = {"shared_buffers": "32MB", "max_connections": "40"}  # docker-compose.prod.yml's
@@ -121,9 +121,11 @@ def search_latency(library: Library, asks: list[dict[str, str]]) -> dict[str, An
 
 
 def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector: Embed) -> dict[str, Any]:
-    """The store's HNSW top 10 against the exact top 10 of a sequential scan, at the ``hnsw.ef_search`` the
-    store sets for a page of 20 (100) and at larger ones (the store sets ``2 * limit`` above 100)."""
+    """The HNSW top 10 against the exact top 10 of a sequential scan: the store's own query (``hnsw.ef_search``
+    :data:`EF_SEARCH_MIN` for a page of 20) and the same query at other ``hnsw.ef_search`` values."""
     exact: list[tuple[str, float]] = []  # per query: its literal and the exact 10th distance
+    nearest = "SELECT id FROM notes WHERE owner = %s AND embedding IS NOT NULL ORDER BY embedding <=> %s::vector"
+    nearest += " LIMIT 10"
     with psycopg.connect(url) as conn:
         for a in asks:
             literal = vector_literal(vector(a["q"], DIMENSIONS))
@@ -135,11 +137,16 @@ def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector:
                 ).fetchall()
             exact.append((literal, rows[-1][0]))
         curve = {}
-        for ef in (100, 200, 400, 1000):
+        for ef in sorted({100, 200, EF_SEARCH_MIN, 1000}):
             recalls, times = [], []
             for a, (literal, tenth) in zip(asks, exact, strict=True):
                 started = time.perf_counter()
-                found = library.store.meaning(OWNER, vector(a["q"], DIMENSIONS), Filters(), ef // 2)[:10]
+                if ef == EF_SEARCH_MIN:
+                    found = library.store.meaning(OWNER, vector(a["q"], DIMENSIONS), Filters(), 20)[:10]
+                else:
+                    with conn.transaction():
+                        conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+                        found = [r[0] for r in conn.execute(nearest, (OWNER, literal))]
                 times.append((time.perf_counter() - started) * 1000)
                 got = conn.execute(
                     "SELECT embedding <=> %s::vector FROM notes WHERE id = ANY(%s)", (literal, found)
@@ -150,7 +157,8 @@ def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector:
                 "worst_query": round(min(recalls), 2),
                 "sql_ms": summary(times),
             }
-    return {"ef_search_100": curve["100"]["recall"], "by_ef_search": curve, "queries": len(asks)}
+    store = curve[str(EF_SEARCH_MIN)]["recall"]
+    return {"store": store, "store_ef_search": EF_SEARCH_MIN, "by_ef_search": curve, "queries": len(asks)}
 
 
 def backend(
@@ -304,7 +312,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "postgres" in result:
         fused = result["postgres"]["search_ms"]["fused"]["p95"]
-        recall = result["postgres"]["recall_at_10"]["ef_search_100"]
+        recall = result["postgres"]["recall_at_10"]["store"]
         out["fused_p95_ms_le_50_postgres"] = {"value": fused, "met": fused <= 50}
         out["recall_at_10_ge_0.95"] = {"value": recall, "met": recall >= 0.95}
     if "save" in result:

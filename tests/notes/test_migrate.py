@@ -80,7 +80,8 @@ def test_a_newer_schema_is_refused(notes_backend: NotesConfig) -> None:
     migrate(db, wait_s=5)
     with db.transaction() as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (99, " + ("now()" if db.kind == "postgres" else "'x'") + ")")
-    with pytest.raises(MigrationError, match="schema version 99; this release knows up to 1"):
+    newest = scripts(db.kind)[-1].version
+    with pytest.raises(MigrationError, match=f"schema version 99; this release knows up to {newest}:"):
         migrate(db, wait_s=5)
 
 
@@ -113,3 +114,34 @@ def test_migrate_waits_for_a_postgres_that_starts_late(tmp_path: Path, start_ser
     finally:
         starter.join()
     assert server.running
+
+
+def test_a_library_at_version_1_gets_the_meaning_index_rebuilt(postgres_db: str) -> None:
+    """0002 rebuilds the HNSW index with ef_construction = 200 over the notes already there."""
+    db = open_database(NotesConfig(database_url=postgres_db))
+    first = scripts("postgres")[0]
+    with db.transaction() as conn:
+        conn.execute(first.sql)
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)")
+        conn.execute("INSERT INTO schema_migrations VALUES (1, now())")
+        vector = "[" + ",".join(["0"] * 1023 + ["1"]) + "]"
+        conn.execute(
+            "INSERT INTO notes (id, owner, title, source, task, language, model, answer, body, words, created_at, "
+            "updated_at, embedding) VALUES ('n1', 'key:a', 't', 'api', 'solve', 'en', 'm', '{}', 'b', 'w', now(), "
+            "now(), %s::vector)",
+            (vector,),
+        )
+    assert current_version(db) == 1
+    assert migrate(db, wait_s=10) == scripts("postgres")[-1].version >= 2
+    with db.transaction() as conn:
+        [definition] = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'notes_embedding'").fetchone()
+        assert "hnsw" in definition and "ef_construction='200'" in definition and "m='16'" in definition
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute("EXPLAIN SELECT id FROM notes ORDER BY embedding <=> %s::vector LIMIT 1", (vector,))
+        )
+        assert "notes_embedding" in plan
+        assert conn.execute("SELECT id FROM notes ORDER BY embedding <=> %s::vector LIMIT 1", (vector,)).fetchone() == (
+            "n1",
+        )

@@ -3,7 +3,8 @@
 :func:`migrate` waits for the database (at most ``wait_s``, then a :class:`MigrationError` naming the
 database and the last error), then applies, in order and each in one transaction together with its row
 in ``schema_migrations(version, applied_at)``, every script newer than the database's version. It is
-idempotent (a second run applies nothing; the scripts themselves only ``CREATE … IF NOT EXISTS``) and
+idempotent (a second run applies nothing; the scripts themselves only ``CREATE … IF NOT EXISTS``, or drop
+what they build again) and
 safe when two processes start at once (PostgreSQL: an advisory lock; SQLite: ``BEGIN IMMEDIATE``).
 A database whose version is newer than the newest script here is refused: this release does not know
 that schema and must not write to it.
