@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     args = parser.parse_args(argv)
     embed = fake_embeddings.embedder(args.embedder)
+    embed("warm up", fake_embeddings.DEFAULT_DIMENSIONS)  # a model it loads is loaded before the first request
     fake = FakeOpenAI(args.host, args.port, default=Reply(delay=args.delay), embed=embed).start()
     print(json.dumps({"base_url": fake.base_url}), flush=True)
     try:
