@@ -6,6 +6,7 @@ or a second writer would; the library-level tests do the same with a real Postgr
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -17,7 +18,8 @@ import pytest
 
 from mathnotes.notes import queue as notes_queue
 from mathnotes.notes.db import SqliteDatabase
-from mathnotes.notes.queue import DiskQueue, WriteQueue
+from mathnotes.notes.queue import WRITER_NICE, DiskQueue, WriteQueue
+from tests.procfs import stat
 from tests.support.servers import wait_until
 
 
@@ -225,3 +227,24 @@ def test_the_writer_outlives_a_failing_idle_hook(
     assert q.alive
     q.stop()
     assert not q.alive
+
+
+def test_the_writer_thread_runs_nicer_than_the_request_threads(target: Target, tmp_path: Path) -> None:
+    """Niceness is per thread on Linux: the writer's CPU comes after the requests', the caller's is untouched."""
+    q = _queue(target, DiskQueue(tmp_path / "q", 10**6), Counter())
+    q.start()
+    try:
+        writer = next(t for t in threading.enumerate() if t.name == "notes-writer")
+        assert writer.native_id is not None
+        process = os.getpriority(os.PRIO_PROCESS, 0)
+        assert process < 19 and WRITER_NICE > 0
+        assert wait_until(lambda: _nice(writer.native_id) == min(19, process + WRITER_NICE), 5)
+        assert _nice(threading.get_native_id()) == process
+    finally:
+        q.stop()
+
+
+def _nice(tid: int) -> int:
+    fields = stat(tid)  # /proc/<tid>/stat: field 19, the nice value
+    assert fields is not None
+    return int(fields[16])

@@ -15,12 +15,16 @@ harmless (the store skips an id it has). An item that the store refuses for any 
 is dropped alone, counted and logged, never retried forever. Counts go to ``on_event(result, n)`` with
 ``result`` one of ``written``, ``queued`` (put on the disk queue), ``dropped``. When nothing waits, the
 ``idle`` hook (the embedding backfill) runs at most every :data:`IDLE_EVERY_S`, or again at once while it
-says there is more to do.
+says there is more to do. The writer thread runs :data:`WRITER_NICE` steps nicer than the process
+(:func:`lower_priority`), and starts a batch :data:`LINGER_S` after its first item arrived, so the request
+that queued it sends its answer before the write takes CPU and the GIL (on SQLite the write runs in
+this process), and on a busy core the requests' threads come first.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -31,15 +35,29 @@ from typing import Generic, TypeVar
 
 from .db import DbUnavailable
 
-__all__ = ["MEMORY_MAX_BYTES", "DiskQueue", "WriteQueue"]
+__all__ = ["MEMORY_MAX_BYTES", "WRITER_NICE", "DiskQueue", "WriteQueue", "lower_priority"]
 
 log = logging.getLogger("mathnotes.notes.queue")
 T = TypeVar("T")
 
 MEMORY_MAX_BYTES = 32 * 1024 * 1024  # items waiting in memory, together (a note with its thumbnail ~ 160 kB)
 BATCH = 50  # items per write
+LINGER_S = 0.05  # after the first item, the writer waits this long: the request that queued it answers first
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # retrying the database while it is away
 IDLE_EVERY_S = 30.0  # the idle hook (embedding backfill) runs at most this often
+WRITER_NICE = 10  # the writer thread runs this much nicer than the process: a busy core serves requests first
+
+
+def lower_priority(nice: int = WRITER_NICE) -> bool:
+    """Make the calling thread ``nice`` steps nicer (at most 19). Linux schedules threads, so ``setpriority``
+    on the thread id affects it alone; raising one's own niceness needs no privilege. False where it fails."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError):
+        return False
+    return True
+
 
 _DISK_SCHEMA = "CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER, data BLOB)"
 
@@ -199,6 +217,8 @@ class WriteQueue(Generic[T]):
         except queue.Empty:
             return []
         batch = [] if first is None else [first]
+        if batch:
+            self._stop.wait(LINGER_S)  # the caller still has its answer to send; a stop cuts the wait short
         while batch and len(batch) < BATCH:
             try:
                 item = self._memory.get_nowait()
@@ -211,6 +231,7 @@ class WriteQueue(Generic[T]):
         return batch
 
     def _run(self) -> None:
+        lower_priority()
         last_idle = time.monotonic()
         while not self._stop.is_set():
             try:
