@@ -29,8 +29,8 @@ from tests.support.fake_embeddings import Embed, embedder
 from bench.notes_corpus import answer
 from mathnotes.notes import formulas
 from mathnotes.notes.answers import body_of, formulas_of, verdict_counts, words_of
-from mathnotes.notes.model import derive_title, iso
-from mathnotes.notes.store import clean, note_grams
+from mathnotes.notes.model import clean, derive_title, iso
+from mathnotes.notes.store import note_grams
 
 OWNER = "key:bench"
 DIMENSIONS = 1024

@@ -235,6 +235,7 @@ HOSTILE = [
     {"formula": "x^" * 5000},
     {"formula": "{" * 5000 + "}" * 5000},
     {"q": "%", "formula": "%_\\%"},
+    {"q": "inte\x00gration", "formula": "\x00", "tag": "\x00t"},  # NUL: PostgreSQL refuses it in text
 ]
 
 

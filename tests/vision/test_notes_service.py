@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from mathnotes.notes.migrate import scripts
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.postgres import Postgres
 from tests.support.servers import RunService, StartServer, console_script, free_port, wait_until
@@ -110,9 +111,10 @@ def test_the_service_migrates_once_and_every_worker_saves_and_finds(
     metrics = requests.get(f"{proc.url}/metrics", timeout=5).text
     assert _metric(metrics, 'vision_notes_saved_total{result="written"}') == 6  # summed over the workers
     with psycopg.connect(postgres_db) as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        versions = [s.version for s in scripts("postgres")]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == versions
         assert conn.execute("SELECT count(*), min(source) FROM notes").fetchone() == (6, "n8n")
-    assert "notes database" in proc.log_text() and "schema version 1" in proc.log_text()
+    assert "notes database" in proc.log_text() and f"schema version {versions[-1]}" in proc.log_text()
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -133,10 +135,11 @@ def test_a_database_that_never_answers_stops_the_start_with_one_clear_line() -> 
 
 
 def test_migrate_is_idempotent_and_refuses_a_newer_schema(postgres_db: str, tmp_path: Path) -> None:
-    for env in ({"DATABASE_URL": postgres_db}, {"NOTES_DIR": str(tmp_path / "sqlite")}):
+    for kind, env in (("postgres", {"DATABASE_URL": postgres_db}), ("sqlite", {"NOTES_DIR": str(tmp_path / "sqlite")})):
         first, again = _run(["migrate"], env), _run(["migrate"], env)
         assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
-        assert "schema version 1" in first.stdout and "schema version 1" in again.stdout
+        newest = f"schema version {scripts(kind)[-1].version}\n"
+        assert first.stdout.endswith(newest) and again.stdout.endswith(newest), (first.stdout, again.stdout)
     with psycopg.connect(postgres_db, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (99, now())")
     refused = _run(["migrate"], {"DATABASE_URL": postgres_db})

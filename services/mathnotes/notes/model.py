@@ -34,6 +34,7 @@ __all__ = [
     "NoteSummary",
     "SearchQuery",
     "body_of",
+    "clean",
     "decode_cursor",
     "derive_title",
     "encode_cursor",
@@ -227,6 +228,17 @@ def _opt_iso(moment: datetime | None) -> str | None:
     return iso(moment) if moment is not None else None
 
 
+def clean(value: Any) -> Any:
+    """JSON with every string storable on both backends: no NUL, no lone surrogate."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, dict):
+        return {clean(str(k)): clean(v) for k, v in value.items()}
+    return value
+
+
 def _string(params: Mapping[str, Any], name: str, limit: int) -> str:
     value = params.get(name)
     if value is None:
@@ -235,7 +247,8 @@ def _string(params: Mapping[str, Any], name: str, limit: int) -> str:
         raise InvalidQuery(f"{name} must be a string", name)
     if len(value) > limit:
         raise InvalidQuery(f"{name} is longer than {limit} characters", name)
-    return value
+    cleaned: str = clean(value)  # a NUL would reach the database (PostgreSQL refuses it in text): dropped
+    return cleaned
 
 
 def _time(params: Mapping[str, Any], name: str) -> datetime | None:

@@ -31,7 +31,7 @@ from . import formulas
 from .answers import body_of, formulas_of, verdict_counts, words_of
 from .db import Database
 from .exchange import NewNote
-from .model import Note, NoteSummary, SearchQuery
+from .model import Note, NoteSummary, SearchQuery, clean
 
 __all__ = [
     "FORMULA_CANDIDATES",
@@ -65,17 +65,6 @@ class Filters:
     @classmethod
     def of(cls, query: SearchQuery) -> Filters:
         return cls(query.tag, query.task, query.since, query.until)
-
-
-def clean(value: Any) -> Any:
-    """JSON with every string storable on both backends: no NUL, no lone surrogate."""
-    if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    if isinstance(value, dict):
-        return {clean(str(k)): clean(v) for k, v in value.items()}
-    return value
 
 
 def note_grams(latexes: Sequence[str]) -> list[str]:
