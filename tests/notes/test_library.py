@@ -300,3 +300,16 @@ def test_an_import_with_a_bad_line_names_it_and_imports_nothing(library: Library
         "line 5: tags must be a list of at most 20 strings of 1 to 40",
     ]
     assert search(library).notes == []
+
+
+@pytest.mark.parametrize("note_id", ["", "x", "0" * 31 + "\x00", "%" * 32, "0" * 33, "\uff41" * 32])
+def test_an_id_that_cannot_be_a_note_is_not_found(library: Library, note_id: str) -> None:
+    """Ids are 32 lowercase hex digits; anything else (a NUL, full-width letters) is 404 before any statement."""
+    for attempt in (
+        lambda: library.get(note_id, "key:a"),
+        lambda: library.image(note_id, "key:a"),
+        lambda: library.patch(note_id, "key:a", title="t"),
+        lambda: library.delete(note_id, "key:a"),
+    ):
+        with pytest.raises(NotFound):
+            attempt()

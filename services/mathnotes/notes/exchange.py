@@ -27,7 +27,7 @@ from typing import Any
 
 from .answers import body_of, derive_title
 from .errors import InvalidNote, TooLarge
-from .model import Note, iso, parse_time
+from .model import Note, is_note_id, iso, parse_time
 
 __all__ = [
     "IMPORT_MAX_NOTES",
@@ -46,7 +46,6 @@ IMPORT_MAX_NOTES = 10_000  # notes in one import
 IMPORT_IMAGE_MAX_BYTES = 5_000_000  # one imported thumbnail (NOTES_IMAGE_MAX_BYTES' upper bound)
 MAX_PROBLEMS = 20  # problems listed in one refusal
 MAX_MODEL_CHARS = 200
-_ID = re.compile(r"[0-9a-f]{32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SLUG = re.compile(r"[^\w]+")
 
@@ -207,7 +206,7 @@ def _note(
     note_id = doc.get("id", None)
     if note_id is None:
         note_id = new_id()
-    elif not isinstance(note_id, str) or not _ID.fullmatch(note_id):
+    elif not is_note_id(note_id):
         problems.append("id must be 32 lowercase hex characters")
     title = doc.get("title")
     if title is None or title == "":

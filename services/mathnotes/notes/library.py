@@ -42,7 +42,7 @@ from .embeddings import Embedder, EmbeddingError
 from .errors import InvalidQuery, NotFound, Unavailable
 from .exchange import NewNote, Rules, decode_new, encode_new, jsonl, markdown_zip, parse_import
 from .migrate import migrate
-from .model import Note, NoteSummary, SearchQuery, derive_title, new_id
+from .model import Note, NoteSummary, SearchQuery, derive_title, is_note_id, new_id
 from .queue import DiskQueue, WriteQueue
 from .rank import fuse
 from .store import MODE_DEPTH, Filters, Store
@@ -278,10 +278,18 @@ class Library:
         except DbUnavailable as err:
             raise Unavailable(f"the notes library cannot be read now: {err}") from err
 
+    @staticmethod
+    def _known(note_id: str) -> None:
+        """Not found before any statement: the id cannot be a note's (and a NUL would reach PostgreSQL)."""
+        if not is_note_id(note_id):
+            raise NotFound()
+
     def get(self, note_id: str, owner: str) -> Note:
+        self._known(note_id)
         return self._found(self._read(lambda: self.store.get(note_id, owner)))
 
     def image(self, note_id: str, owner: str) -> tuple[bytes, str]:
+        self._known(note_id)
         found = self._read(lambda: self.store.image(note_id, owner))
         if found is None:
             raise NotFound("no such note, or it has no image")
@@ -289,10 +297,12 @@ class Library:
         return data, mime
 
     def patch(self, note_id: str, owner: str, title: str | None = None, tags: Sequence[str] | None = None) -> Note:
+        self._known(note_id)
         now = self.clock()
         return self._found(self._read(lambda: self.store.update(note_id, owner, title, tags, now)))
 
     def delete(self, note_id: str, owner: str) -> None:
+        self._known(note_id)
         if not self._read(lambda: self.store.delete(note_id, owner)):
             raise NotFound()
 

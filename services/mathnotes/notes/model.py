@@ -39,6 +39,7 @@ __all__ = [
     "derive_title",
     "encode_cursor",
     "formulas_of",
+    "is_note_id",
     "iso",
     "new_id",
     "owner_of",
@@ -310,6 +311,14 @@ def owner_of(key: str | None) -> str:
     return "key:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+_NOTE_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def new_id() -> str:
     """A new note id: 32 hex characters (a random UUID)."""
     return uuid.uuid4().hex
+
+
+def is_note_id(value: object) -> bool:
+    """Whether ``value`` can be a note id (:func:`new_id`'s form: 32 lowercase hex characters)."""
+    return isinstance(value, str) and _NOTE_ID.fullmatch(value) is not None
