@@ -62,7 +62,7 @@ from mathnotes.notes.library import Library
 from mathnotes.notes.migrate import migrate
 from mathnotes.notes.model import SearchQuery
 from mathnotes.notes.store import Filters
-from mathnotes.notes.store_postgres import EF_SEARCH_MIN, vector_literal
+from mathnotes.notes.store_postgres import EF_SEARCH_MIN, PostgresStore, vector_literal
 
 REPO = Path(__file__).resolve().parents[1]
 PG_SETTINGS = {"shared_buffers": "32MB", "max_connections": "40"}  # docker-compose.prod.yml's
@@ -122,11 +122,11 @@ def search_latency(library: Library, asks: list[dict[str, str]]) -> dict[str, An
 
 
 def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector: Embed) -> dict[str, Any]:
-    """The HNSW top 10 against the exact top 10 of a sequential scan: the store's own query (``hnsw.ef_search``
-    :data:`EF_SEARCH_MIN` for a page of 20) and the same query at other ``hnsw.ef_search`` values."""
+    """The HNSW top 10 against the exact top 10 of a sequential scan: the store's own query at the
+    ``hnsw.ef_search`` it uses (:data:`EF_SEARCH_MIN` for a page of 20) and at other values."""
     exact: list[tuple[str, float]] = []  # per query: its literal and the exact 10th distance
-    nearest = "SELECT id FROM notes WHERE owner = %s AND embedding IS NOT NULL ORDER BY embedding <=> %s::vector"
-    nearest += " LIMIT 10"
+    store = library.store
+    assert isinstance(store, PostgresStore)
     with psycopg.connect(url) as conn:
         for a in asks:
             literal = vector_literal(vector(a["q"], DIMENSIONS))
@@ -141,13 +141,9 @@ def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector:
         for ef in sorted({100, 200, EF_SEARCH_MIN, 1000}):
             recalls, times = [], []
             for a, (literal, tenth) in zip(asks, exact, strict=True):
+                query = vector(a["q"], DIMENSIONS)
                 started = time.perf_counter()
-                if ef == EF_SEARCH_MIN:
-                    found = library.store.meaning(OWNER, vector(a["q"], DIMENSIONS), Filters(), 20)[:10]
-                else:
-                    with conn.transaction():
-                        conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-                        found = [r[0] for r in conn.execute(nearest, (OWNER, literal))]
+                found = store.nearest(OWNER, query, Filters(), 10, ef)
                 times.append((time.perf_counter() - started) * 1000)
                 got = conn.execute(
                     "SELECT embedding <=> %s::vector FROM notes WHERE id = ANY(%s)", (literal, found)
@@ -158,8 +154,8 @@ def recall_at_10(url: str, asks: list[dict[str, str]], library: Library, vector:
                 "worst_query": round(min(recalls), 2),
                 "sql_ms": summary(times),
             }
-    store = curve[str(EF_SEARCH_MIN)]["recall"]
-    return {"store": store, "store_ef_search": EF_SEARCH_MIN, "by_ef_search": curve, "queries": len(asks)}
+    at_store = curve[str(EF_SEARCH_MIN)]["recall"]
+    return {"store": at_store, "store_ef_search": EF_SEARCH_MIN, "by_ef_search": curve, "queries": len(asks)}
 
 
 def backend(

@@ -84,6 +84,10 @@ class PostgresStore(Store):
         return found[:limit]
 
     def meaning(self, owner: str, vector: list[float], filters: Filters, limit: int) -> list[str]:
+        return self.nearest(owner, vector, filters, limit, min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, 2 * limit)))
+
+    def nearest(self, owner: str, vector: list[float], filters: Filters, limit: int, ef_search: int) -> list[str]:
+        """The ``limit`` nearest notes through the HNSW index searched at ``ef_search`` (bench.notes varies it)."""
         if len(vector) != DIMENSIONS:
             return []
         where, params = self.filters(filters)
@@ -91,9 +95,8 @@ class PostgresStore(Store):
             f"SELECT n.id FROM notes n WHERE n.owner = ? AND n.embedding IS NOT NULL{where} "
             "ORDER BY n.embedding <=> ?::vector LIMIT ?"
         )
-        ef = min(EF_SEARCH_MAX, max(EF_SEARCH_MIN, 2 * limit))
         with self.db.transaction() as conn:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
             rows = conn.execute(self.q(sql), (owner, *params, vector_literal(vector), limit)).fetchall()
         return [r[0] for r in rows]
 
