@@ -49,6 +49,27 @@ def pgserver_bindir() -> Path:
     return bindir
 
 
+def _reachable_bindir(bindir: Path) -> Path:
+    """``bindir``'s installation, copied once under :data:`SCRATCH` (~40 MB): PostgreSQL's own user must reach its
+    binaries, and a checkout in a private folder (``mktemp -d`` is mode 0700) hides the venv from that user.
+    The layout is kept (``pgserver/pginstall`` beside ``pgserver.libs``: the binaries' rpath points there)."""
+    site = bindir.parents[2]  # .../site-packages, holding pgserver/pginstall/bin and pgserver.libs
+    target = SCRATCH / "pgserver-install"
+    if not (target / "pgserver" / "pginstall" / "bin" / "postgres").exists():
+        SCRATCH.mkdir(mode=0o711, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix="pgserver-copy-", dir=SCRATCH))
+        shutil.copytree(site / "pgserver" / "pginstall", partial / "pgserver" / "pginstall", symlinks=True)
+        if (site / "pgserver.libs").is_dir():
+            shutil.copytree(site / "pgserver.libs", partial / "pgserver.libs", symlinks=True)
+        for folder in (partial, partial / "pgserver"):
+            os.chmod(folder, 0o755)
+        try:
+            os.rename(partial, target)  # atomic: a concurrent copier's is as good
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target / "pgserver" / "pginstall" / "bin"
+
+
 def _system_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
@@ -149,6 +170,8 @@ class Postgres(Managed):
         self.bindir = pgserver_bindir()
         self.settings = {**self.defaults, **(settings or {})}
         self._owner = _system_user(RUN_AS) if os.geteuid() == 0 else None
+        if self._owner is not None:
+            self.bindir = _reachable_bindir(self.bindir)
         self.home = self.workdir if self._owner is None else _scratch_home(self._owner)
         self.data = self.home / "data"
         if self.home != self.workdir:
